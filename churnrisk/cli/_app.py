@@ -1,0 +1,130 @@
+"""The typer application and what every command shares: error handling, output, common options.
+
+Commands hold no logic: they parse arguments, call one library function and render its result.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from churnrisk.errors import ChurnriskError, DataError
+
+app = typer.Typer(
+    name="churnrisk",
+    help="Predict which customers are about to leave, explain why, and measure past churn.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals may hold customer data
+    add_completion=False,
+)
+
+console = Console()
+err_console = Console(stderr=True)
+
+DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
+
+# Options shared by every command that reads an event store.
+DataArg = Annotated[
+    Path, typer.Argument(help="Folder of event tables (<table>.csv or <table>.parquet).", show_default=False)
+]
+ConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="TOML file mapping your table and column names.")
+]
+EncodingOpt = Annotated[
+    str | None, typer.Option("--encoding", help="Encoding of the CSV files (default UTF-8).")
+]
+AsOfOpt = Annotated[
+    datetime | None,
+    typer.Option("--as-of", formats=DATE_FORMATS, help="Date the data is as of (YYYY-MM-DD)."),
+]
+OutputOpt = Annotated[
+    Path | None, typer.Option("--output", "-o", help="Write the result to this file (.csv or .parquet).")
+]
+OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")]
+
+
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the package's own errors into a red message on stderr and exit code 1 (no traceback)."""
+    try:
+        yield
+    except DataError as exc:
+        render_problems(exc.problems)
+        raise typer.Exit(code=1) from None
+    except ChurnriskError as exc:
+        err_console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(code=1) from None
+
+
+def render_problems(problems: list[Any]) -> None:
+    errors = [p for p in problems if p.severity == "error"]
+    warnings = [p for p in problems if p.severity == "warning"]
+    for problem in errors:
+        err_console.print(f"[red]error[/red]   {problem}", highlight=False, soft_wrap=True)
+    for problem in warnings:
+        err_console.print(f"[yellow]warning[/yellow] {problem}", highlight=False, soft_wrap=True)
+    if errors:
+        err_console.print(
+            f"[red]{len(errors)} error{'s' if len(errors) != 1 else ''}[/red], "
+            f"{len(warnings)} warning{'s' if len(warnings) != 1 else ''}",
+            highlight=False,
+        )
+
+
+def print_json(data: Any) -> None:
+    """Machine-readable output on stdout, nothing else on it."""
+    typer.echo(json.dumps(data, indent=2, default=str))
+
+
+def frame_table(frame: pd.DataFrame, *, title: str | None = None, max_rows: int = 40) -> Table:
+    """A rich table of a DataFrame, numbers right-aligned and rates shown with 4 decimals."""
+    table = Table(title=title, show_lines=False)
+    for column in frame.columns:
+        numeric = pd.api.types.is_numeric_dtype(frame[column])
+        table.add_column(str(column), justify="right" if numeric else "left")
+    for row in frame.head(max_rows).itertuples(index=False):
+        table.add_row(*(_cell(v) for v in row))
+    if len(frame) > max_rows:
+        table.caption = f"{max_rows} of {len(frame):,} rows shown"
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
+    return str(value)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from churnrisk import __version__
+
+        typer.echo(f"churnrisk {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="Show the version and exit."),
+    ] = False,
+) -> None:
+    """Predict which customers are about to leave, explain why, and measure past churn."""
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Commands registered on the shared app (see churnrisk.cli._app)."""

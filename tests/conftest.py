@@ -1,0 +1,36 @@
+"""Shared test fixtures: fixed seeds, the shared real datasets, a small demo store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+#: The real public datasets beside the project (read-only); tests that need them skip without them.
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+requires_shared_data = pytest.mark.skipif(
+    not SHARED_DATA.is_dir(), reason=f"the shared datasets are not at {SHARED_DATA}"
+)
+
+
+@pytest.fixture
+def random_state() -> int:
+    return 0
+
+
+@pytest.fixture(scope="session")
+def demo_tables():
+    """The synthetic demo business, small: 2,000 customers (tables and ground truth, pandas)."""
+    from churnrisk.demo import make_demo_data
+
+    return make_demo_data(n_customers=2_000, seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo_store(demo_tables):
+    """The demo tables typed into an EventStore."""
+    from churnrisk.contract import TABLES
+    from churnrisk.store import EventStore
+
+    return EventStore.from_frames({k: v for k, v in demo_tables.items() if k in TABLES})

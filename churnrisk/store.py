@@ -2,14 +2,24 @@
 
 How values are read, one documented way for every table:
 
-* **Timestamps** are ISO 8601 (``2024-03-01``, ``2024-03-01 14:05:00``, ``2024-03-01T14:05:00+02:00``)
-  unless the config names a ``time_format`` (strftime) for the table. A column whose values all carry
-  an offset is converted to UTC; a column whose values carry none is taken as it is (the business's
-  own clock). Either way the stored column is a naive ``Datetime[us]``. A column that mixes values
-  with and without an offset is an error: there is no safe way to line them up.
+* **Timestamps** are ISO 8601 in its extended form: ``2024-03-01``, ``2024-03-01 14:05``,
+  ``2024-03-01T14:05:00.250``, each optionally followed by an offset (``Z``, ``+02``, ``+0200``,
+  ``+02:00``), unless the config names a ``time_format`` (strftime, e.g. ``"%d/%m/%Y %H:%M"``) for the
+  table. Anything else (``01/02/2024``, ``20240301``, epoch numbers) is reported as unreadable rather
+  than guessed. A column whose values all carry an offset is converted to UTC; a column whose values
+  carry none is taken as it is (the business's own clock). Either way the stored column is a naive
+  ``Datetime[us]``. A column that mixes values with and without an offset is an error: there is no
+  safe way to line them up. Typed columns follow the same rule: Parquet or pandas timestamps with a
+  time zone become UTC, naive ones are kept, and a pandas ``object`` column holding both naive and
+  aware ``Timestamp`` values is the same error.
 * **Customer ids** are integers when every table's ids are whole numbers (``12346.0`` counts), text
   otherwise; text ids have surrounding blanks removed.
+* **Numbers**: text is read with ``.`` as the decimal point and no thousands separator; ``NaN`` counts
+  as missing.
+* **Booleans**: ``true/false``, ``t/f``, ``yes/no``, ``y/n``, ``1/0`` in any case.
 * **Categories** (``kind``, ``status``) are compared in lower case.
+* Columns outside the contract (customer attributes such as ``segment``) are kept as read: text from
+  CSV, their own type from Parquet or DataFrames.
 * Nothing is "fixed" silently: a value that cannot be read is reported, never dropped.
 
 Reading never stops at the first problem. Problems found while reading are kept on the store
@@ -18,6 +28,7 @@ Reading never stops at the first problem. Problems found while reading are kept 
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import tomllib
@@ -36,7 +47,6 @@ from churnrisk.errors import ChurnriskError, Problem
 __all__ = ["EventStore", "StoreConfig", "read_config"]
 
 N_EXAMPLES = 5
-_AWARE = r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:[.,]\d+)?)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 _TRUE = ("true", "t", "yes", "y", "1", "1.0")
 _FALSE = ("false", "f", "no", "n", "0", "0.0")
 
@@ -65,24 +75,75 @@ class StoreConfig:
         return self.tables.get(name, {})
 
 
+_TABLE_KEYS = {"file", "columns", "time_format", "encoding", "separator"}
+
+
 def read_config(path: str | os.PathLike[str] | None) -> StoreConfig:
-    """Read a mapping TOML file; ``None`` gives the identity mapping."""
+    """Read a mapping TOML file; ``None`` gives the identity mapping.
+
+    Raises :class:`~churnrisk.errors.ChurnriskError` when the file is missing, is not TOML, or names
+    a table, a setting or a contract column that does not exist.
+    """
     if path is None:
         return StoreConfig()
     path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ChurnriskError(f"config file {path} does not exist.") from None
+    except (FileNotFoundError, IsADirectoryError):
+        raise ChurnriskError(
+            f"config file {path} does not exist. Suggestion: check the --config path."
+        ) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ChurnriskError(f"config file {path} is not valid TOML: {exc}") from None
+    _check_config(path, raw)
+    encoding = str(raw.get("encoding", "utf-8"))
+    _check_encoding(encoding)
+    return StoreConfig(tables=raw.get("tables", {}), encoding=encoding)
+
+
+def _check_config(path: Path, raw: Mapping[str, Any]) -> None:
+    def fail(what: str) -> ChurnriskError:
+        return ChurnriskError(f"config file {path} {what}. Suggestion: see the example in the README.")
+
+    unknown_keys = sorted(set(raw) - {"tables", "encoding"})
+    if unknown_keys:
+        raise fail(f"has unknown settings {unknown_keys}; known are ['encoding', 'tables']")
     tables = raw.get("tables", {})
+    if not isinstance(tables, Mapping):
+        raise fail("has 'tables' that is not a table ([tables.orders] ...)")
     unknown = sorted(set(tables) - set(TABLES))
     if unknown:
         raise ChurnriskError(
             f"config file {path} names unknown tables {unknown}. Known tables: {sorted(TABLES)}."
         )
-    return StoreConfig(tables=tables, encoding=str(raw.get("encoding", "utf-8")))
+    for name, table in tables.items():
+        if not isinstance(table, Mapping):
+            raise fail(f"has [tables.{name}] that is not a table")
+        bad_keys = sorted(set(table) - _TABLE_KEYS)
+        if bad_keys:
+            raise fail(f"has unknown settings {bad_keys} for table '{name}'; known are {sorted(_TABLE_KEYS)}")
+        columns = table.get("columns", {})
+        if not isinstance(columns, Mapping) or not all(isinstance(v, str) for v in columns.values()):
+            raise fail(f"has [tables.{name}.columns] that is not 'contract_name = \"your column\"' lines")
+        contract = [c.name for c in TABLES[name].columns]
+        bad_columns = sorted(set(columns) - set(contract))
+        if bad_columns:
+            raise fail(
+                f"maps unknown columns {bad_columns} of table '{name}'; its contract columns are {contract}"
+            )
+        if "encoding" in table:
+            _check_encoding(str(table["encoding"]))
+
+
+def _check_encoding(encoding: str) -> str:
+    """The codec's canonical name (``latin-1`` -> ``iso8859-1``); a clear error for unknown ones."""
+    try:
+        return codecs.lookup(encoding).name
+    except LookupError:
+        raise ChurnriskError(
+            f"unknown encoding {encoding!r}. Suggestion: use a Python codec name such as "
+            "'utf-8', 'latin-1' or 'cp1252'."
+        ) from None
 
 
 class EventStore:
@@ -138,7 +199,7 @@ class EventStore:
         ]
         lows = [lo for lo, _ in bounds if lo is not None]
         highs = [hi for _, hi in bounds if hi is not None]
-        return (min(lows) if lows else None, max(highs) if highs else None)  # type: ignore[type-var]
+        return (min(lows) if lows else None, max(highs) if highs else None)  # type: ignore[type-var,return-value]
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -161,62 +222,97 @@ class EventStore:
         config: StoreConfig | None = None,
         encoding: str | None = None,
     ) -> EventStore:
-        """Read every contract table found in ``folder`` (``<table>.csv`` or ``<table>.parquet``)."""
+        """Read every contract table found in ``folder`` (``<table>.csv`` or ``<table>.parquet``).
+
+        ``encoding`` (of the CSV files) overrides the config's. Problems with the files themselves
+        (empty, header only, not UTF-8, unreadable, both a CSV and a Parquet file) do not stop the
+        reading: they are kept in ``load_problems`` and reported with every other problem.
+        """
         config = config or StoreConfig()
         folder = Path(folder)
         if not folder.is_dir():
-            raise ChurnriskError(f"{folder} is not a folder of event tables.")
+            what = "does not exist" if not folder.exists() else "is not a folder"
+            raise ChurnriskError(
+                f"{folder} {what}. Suggestion: give the folder that holds customers.csv "
+                "(or .parquet) and the event tables."
+            )
+        if encoding is not None:
+            _check_encoding(encoding)
         raw: dict[str, pl.DataFrame] = {}
         problems: list[Problem] = []
         for name in TABLES:
-            path = _find_file(folder, name, config.table(name))
+            table_config = config.table(name)
+            path = _find_file(folder, name, table_config, problems)
             if path is None:
                 continue
-            table_encoding = encoding or config.table(name).get("encoding") or config.encoding
-            frame = _read_file(name, path, table_encoding, problems)
+            table_encoding = encoding or table_config.get("encoding") or config.encoding
+            frame = _read_file(name, path, table_encoding, table_config, problems)
             if frame is not None:
                 raw[name] = frame
         return _build(raw, config, problems=problems, source=str(folder))
 
 
 # ---------------------------------------------------------------------- reading files
-def _find_file(folder: Path, name: str, table_config: Mapping[str, Any]) -> Path | None:
+def _find_file(
+    folder: Path, name: str, table_config: Mapping[str, Any], problems: list[Problem]
+) -> Path | None:
     if "file" in table_config:
         path = folder / str(table_config["file"])
-        if not path.exists():
-            raise ChurnriskError(f"the config names {path} for table '{name}', but it does not exist.")
+        if not path.is_file():
+            raise ChurnriskError(
+                f"the config names {path} for table '{name}', but it does not exist. "
+                f"Suggestion: the path is relative to {folder}."
+            )
         return path
-    found = [folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").exists()]
+    found = [folder / f"{name}{ext}" for ext in (".parquet", ".csv") if (folder / f"{name}{ext}").is_file()]
     if len(found) > 1:
-        raise ChurnriskError(
-            f"both {found[0].name} and {found[1].name} are in {folder}: keep one, or name it in the config."
+        problems.append(
+            Problem(
+                name,
+                None,
+                f"both {found[0].name} and {found[1].name} are in {folder}; neither was read",
+                suggestion=f"keep one of them, or name the one to use in the config ([tables.{name}] file)",
+            )
         )
+        return None
     return found[0] if found else None
 
 
-def _read_file(name: str, path: Path, encoding: str, problems: list[Problem]) -> pl.DataFrame | None:
+def _read_file(
+    name: str, path: Path, encoding: str, table_config: Mapping[str, Any], problems: list[Problem]
+) -> pl.DataFrame | None:
     if path.stat().st_size == 0:
         problems.append(Problem(name, None, f"{path.name} is empty (not even a header)"))
         return None
+    frame: pl.DataFrame | None
     try:
         if path.suffix.lower() == ".parquet":
             frame = pl.read_parquet(path)
         else:
-            frame = _read_csv(name, path, encoding, problems)
-            if frame is None:
-                return None
+            frame = _read_csv(name, path, encoding, str(table_config.get("separator", ",")), problems)
+    except pl.exceptions.NoDataError:
+        problems.append(Problem(name, None, f"{path.name} is empty (not even a header)"))
+        return None
     except (pl.exceptions.PolarsError, OSError) as exc:
-        problems.append(Problem(name, None, f"{path.name} cannot be read: {exc}"))
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        problems.append(Problem(name, None, f"{path.name} cannot be read: {reason}"))
+        return None
+    if frame is None:
         return None
     if frame.height == 0:
-        problems.append(Problem(name, None, f"{path.name} has a header but no rows"))
+        problems.append(
+            Problem(name, None, f"{path.name} has a header but no rows", examples=tuple(frame.columns))
+        )
         return None
     return frame
 
 
-def _read_csv(name: str, path: Path, encoding: str, problems: list[Problem]) -> pl.DataFrame | None:
+def _read_csv(
+    name: str, path: Path, encoding: str, separator: str, problems: list[Problem]
+) -> pl.DataFrame | None:
     """Read every CSV column as text: parsing happens in one place, with examples of what failed."""
-    if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
+    codec = _check_encoding(encoding)
+    if codec in ("utf-8", "utf-8-sig"):
         bad = _first_non_utf8_line(path)
         if bad is not None:
             line, snippet = bad
@@ -225,52 +321,80 @@ def _read_csv(name: str, path: Path, encoding: str, problems: list[Problem]) -> 
                     name,
                     None,
                     f"{path.name} is not UTF-8: the first undecodable byte is on line {line}",
+                    rows=1,
                     examples=(snippet,),
                     suggestion="pass --encoding with the file's encoding, e.g. --encoding latin-1",
                 )
             )
             return None
-        return pl.read_csv(path, infer_schema=False)
+        return pl.read_csv(path, infer_schema=False, separator=separator)
     try:
         text = path.read_bytes().decode(encoding)
-    except (LookupError, UnicodeDecodeError) as exc:
-        problems.append(Problem(name, None, f"{path.name} cannot be decoded as {encoding}: {exc}"))
+    except UnicodeDecodeError as exc:
+        problems.append(
+            Problem(
+                name,
+                None,
+                f"{path.name} cannot be decoded as {encoding}: {exc.reason} at byte {exc.start:,}",
+                suggestion="check the --encoding (or the config's encoding) of this file",
+            )
+        )
         return None
-    return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
+    return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False, separator=separator)
 
 
-def _first_non_utf8_line(path: Path) -> tuple[int, str] | None:
-    """The (1-based) line number and a snippet of the first line that is not valid UTF-8."""
+def _first_non_utf8_line(path: Path, *, chunk_size: int = 1 << 24) -> tuple[int, str] | None:
+    """The (1-based) line number and a snippet of the first line that is not valid UTF-8.
+
+    Reads in chunks cut at line ends (a newline byte never occurs inside a UTF-8 sequence), so a
+    large clean file costs one fast pass and no more memory than a chunk.
+    """
+    lines_before, carry = 0, b""
     with path.open("rb") as handle:
-        for number, line in enumerate(handle, start=1):
+        while True:
+            chunk = handle.read(chunk_size)
+            block = carry + chunk
+            cut = block.rfind(b"\n") + 1 if chunk else len(block)
+            block, carry = block[:cut], block[cut:]
             try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number, line[:60].decode("utf-8", errors="replace").rstrip()
-    return None
+                block.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                start = block.rfind(b"\n", 0, exc.start) + 1
+                end = block.find(b"\n", exc.start)
+                line = block[start : end if end >= 0 else len(block)]
+                snippet = line[:80].decode("utf-8", errors="replace").rstrip()
+                return lines_before + block.count(b"\n", 0, exc.start) + 1, snippet
+            lines_before += block.count(b"\n")
+            if not chunk:
+                return None
 
 
 def _to_polars(name: str, frame: pd.DataFrame | pl.DataFrame) -> pl.DataFrame:
     if isinstance(frame, pl.DataFrame):
         return frame
     if not isinstance(frame, pd.DataFrame):
-        raise ChurnriskError(f"table '{name}' must be a pandas or Polars DataFrame, got {type(frame)}.")
+        raise ChurnriskError(
+            f"table '{name}' must be a pandas or Polars DataFrame, got {type(frame).__name__}."
+        )
     frame = frame.reset_index(drop=True)
+    frame.columns = [str(c) for c in frame.columns]
     mixed = [c for c in frame.columns if frame[c].dtype == object]
-    converted = frame.drop(columns=mixed)
-    out = pl.from_pandas(converted) if len(converted.columns) else pl.DataFrame()
+    typed = pl.from_pandas(frame.drop(columns=mixed)) if len(mixed) < frame.shape[1] else None
     # Object columns (mixed Python values, e.g. naive and aware Timestamps) go through text so that
     # parsing -- and its error reporting -- happens in one place.
-    for column in mixed:
-        values = [None if _is_missing(v) else _isoformat(v) for v in frame[column]]
-        out = out.with_columns(pl.Series(str(column), values, dtype=pl.String))
-    if out.width == 0:
-        out = pl.DataFrame({str(c): [] for c in frame.columns})
-    return out.select([str(c) for c in frame.columns])
+    texts = {
+        column: pl.Series(
+            column, [None if _is_missing(v) else _isoformat(v) for v in frame[column]], dtype=pl.String
+        )
+        for column in mixed
+    }
+    return pl.DataFrame(
+        [typed[c] if typed is not None and c in typed.columns else texts[c] for c in frame.columns]
+    )
 
 
 def _is_missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value) or value is pd.NaT
+    return value is None or value is pd.NaT or value is pd.NA or (isinstance(value, float) and value != value)
 
 
 def _isoformat(value: Any) -> str:
@@ -284,27 +408,31 @@ def _build(
     tables: dict[str, pl.DataFrame] = {}
     for name, frame in raw.items():
         spec = TABLES[name]
-        frame = _rename(frame, config.table(name).get("columns", {}))
+        mapping = config.table(name).get("columns", {})
+        found = frame.columns
+        frame = _rename(frame, mapping)
         missing = [c for c in spec.required if c not in frame.columns]
-        if missing:
+        for column in missing:
+            mapped = f" (the config maps it to '{mapping[column]}')" if column in mapping else ""
             problems.append(
                 Problem(
                     name,
-                    ", ".join(missing),
-                    f"missing required column{'s' if len(missing) > 1 else ''}; "
-                    f"found columns {frame.columns}",
+                    column,
+                    f"missing required column{mapped}; found columns {found}",
                     suggestion="map your column names onto the contract in a --config TOML file",
                 )
             )
-            continue
-        tables[name] = _coerce(spec, frame, config.table(name), problems)
+        if not missing:
+            tables[name] = _coerce(spec, frame, config.table(name), problems)
     tables = _unify_ids(tables)
     return EventStore(tables, load_problems=problems, source=source)
 
 
 def _rename(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:
+    """Rename the user's columns to contract names (``columns`` maps contract name -> theirs)."""
     mapping = {theirs: ours for ours, theirs in columns.items() if theirs in frame.columns}
-    clashing = [ours for theirs, ours in mapping.items() if ours in frame.columns and ours != theirs]
+    # A column already called by a contract name that the config maps elsewhere gives way.
+    clashing = [ours for theirs, ours in mapping.items() if ours in frame.columns and ours not in mapping]
     return frame.drop(clashing).rename(mapping)
 
 
@@ -329,39 +457,58 @@ def _coerce(
             parsed, bad = parsers[column.kind](frame[name], column, table_config)
         except _MixedZones as mixed:
             problems.append(_mixed_zone_problem(spec.name, name, mixed))
-            columns.append(pl.Series(name, [None] * frame.height, dtype=pl.Datetime("us")))
-            continue
-        if bad is not None and bad.any():
-            problems.append(_bad_values(spec.name, column, frame[name].filter(bad), parsed.dtype))
+            parsed, bad = (
+                pl.Series(name, [None] * frame.height, dtype=pl.Datetime("us")),
+                mixed.text.is_not_null(),
+            )
+        else:
+            if bad is not None and bad.any():
+                problems.append(_bad_values(spec.name, column, frame[name].filter(bad), table_config))
+        if column.required:
+            # Values that were there but unreadable are reported above, not again as missing.
+            missing = parsed.is_null() if bad is None else parsed.is_null() & ~bad
+            problems += missing_values(spec.name, name, missing)
         columns.append(parsed.alias(name))
     return pl.DataFrame(columns)
 
 
-def _bad_values(table: str, column: Column, values: pl.Series, dtype: Any) -> Problem:
-    what = {"time": "timestamps", "number": "numbers", "bool": "true/false values"}.get(
-        column.kind, "valid values"
-    )
+def missing_values(table: str, column: str, missing: pl.Series) -> list[Problem]:
+    """A problem for the missing values of a required column (examples are 1-based row numbers)."""
+    rows = missing.arg_true()
+    if rows.len() == 0:
+        return []
+    examples = tuple(f"row {r + 1}" for r in rows.head(N_EXAMPLES).to_list())
+    return [Problem(table, column, "missing values in a required column", rows=rows.len(), examples=examples)]
+
+
+def _bad_values(table: str, column: Column, values: pl.Series, table_config: Mapping[str, Any]) -> Problem:
     if column.kind == "category":
-        return Problem(
-            table,
-            column.name,
-            f"unknown values; allowed are {list(column.allowed or ())}",
-            rows=len(values),
-            examples=_examples(values),
-        )
+        message = f"unknown values; allowed are {list(column.allowed or ())}"
+    else:
+        message = f"values that are not {_expected(column, table_config)}"
+    suggestion = None
+    if column.kind == "time" and not table_config.get("time_format"):
+        suggestion = "write ISO 8601 timestamps, or set time_format for this table in a --config TOML file"
     return Problem(
-        table, column.name, f"values that are not {what}", rows=len(values), examples=_examples(values)
+        table, column.name, message, rows=len(values), examples=_examples(values), suggestion=suggestion
     )
+
+
+def _expected(column: Column, table_config: Mapping[str, Any]) -> str:
+    if column.kind == "time":
+        fmt = table_config.get("time_format")
+        return f"timestamps in the format {fmt!r}" if fmt else "ISO 8601 timestamps (YYYY-MM-DD[ HH:MM:SS])"
+    return {"number": "numbers", "bool": "true/false values"}.get(column.kind, "valid values")
 
 
 def _mixed_zone_problem(table: str, column: str, mixed: _MixedZones) -> Problem:
-    naive = mixed.text.filter(mixed.aware.not_() & mixed.text.is_not_null())
+    naive = mixed.text.filter(mixed.naive)
     aware = mixed.text.filter(mixed.aware)
     return Problem(
         table,
         column,
         f"mixes time-zone-aware ({len(aware):,} rows) and naive ({len(naive):,} rows) timestamps",
-        rows=min(len(aware), len(naive)),
+        rows=len(aware) + len(naive),
         examples=(*_examples(aware)[:2], *_examples(naive)[:2]),
         suggestion="write every timestamp with an offset (e.g. +00:00), or none of them",
     )
@@ -377,25 +524,32 @@ def _blank(series: pl.Series) -> pl.Series:
     return pl.select(pl.when(stripped == "").then(None).otherwise(stripped)).to_series()
 
 
+def _no_nan(series: pl.Series) -> pl.Series:
+    return series.fill_nan(None) if series.dtype.is_float() else series
+
+
 def _parse_id(series: pl.Series, column: Column, _: Mapping[str, Any]) -> tuple[pl.Series, None]:
+    series = _no_nan(series)
     if series.dtype.is_integer():
-        return series.cast(pl.Int64), None
+        as_int = series.cast(pl.Int64, strict=False)  # UInt64 beyond Int64 -> text below
+        if (as_int.is_null() == series.is_null()).all():
+            return as_int, None
     if series.dtype.is_float():
         whole = series.is_null() | (series == series.floor())
         if whole.all():
             return series.cast(pl.Int64), None
-    text = _blank(series)
-    return text, None
+    return _blank(series), None
 
 
 def _parse_number(
     series: pl.Series, column: Column, _: Mapping[str, Any]
 ) -> tuple[pl.Series, pl.Series | None]:
     if series.dtype.is_numeric():
-        return series.cast(pl.Float64), None
+        return _no_nan(series.cast(pl.Float64)), None
     text = _blank(series)
-    parsed = text.cast(pl.Float64, strict=False)
-    return parsed, parsed.is_null() & text.is_not_null()
+    parsed = _no_nan(text.cast(pl.Float64, strict=False))
+    nan_text = text.str.to_lowercase().is_in(["nan", "+nan", "-nan"])
+    return parsed, parsed.is_null() & text.is_not_null() & ~nan_text
 
 
 def _parse_bool(
@@ -418,8 +572,7 @@ def _parse_category(
 
 
 def _parse_text(series: pl.Series, column: Column, _: Mapping[str, Any]) -> tuple[pl.Series, None]:
-    if series.dtype.is_integer() or series.dtype == pl.String:
-        return series.cast(pl.String), None
+    series = _no_nan(series)
     if series.dtype.is_float():
         # 536365.0 -> "536365": ids read as floats keep their natural spelling
         whole = series.is_null() | (series == series.floor())
@@ -440,56 +593,90 @@ def _parse_time(
         return series.cast(pl.Datetime("us")), None
     text = _blank(series)
     fmt = table_config.get("time_format")
-    if fmt:
-        parsed = text.str.to_datetime(fmt, time_unit="us", strict=False)
-        if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is not None:
-            parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
-        return parsed, parsed.is_null() & text.is_not_null()
-    aware = text.str.contains(_AWARE)
-    if aware.any() and (aware.not_() & text.is_not_null()).any():
-        # Reported by _mixed_zone_problem; the values are not parsed at all.
-        raise _MixedZones(text, aware)
-    parsed = _parse_iso(text, utc=bool(aware.any()))
+    parsed = _parse_format(text, str(fmt)) if fmt else _parse_iso(text)
     return parsed, parsed.is_null() & text.is_not_null()
 
 
+def _parse_format(text: pl.Series, fmt: str) -> pl.Series:
+    parsed = text.str.to_datetime(fmt, time_unit="us", strict=False)
+    if isinstance(parsed.dtype, pl.Datetime) and parsed.dtype.time_zone is not None:
+        parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+    return parsed.cast(pl.Datetime("us"))
+
+
 class _MixedZones(Exception):
-    def __init__(self, text: pl.Series, aware: pl.Series) -> None:
-        self.text, self.aware = text, aware
+    def __init__(self, text: pl.Series, aware: pl.Series, naive: pl.Series) -> None:
+        self.text, self.aware, self.naive = text, aware, naive
 
 
-def _parse_iso(text: pl.Series, *, utc: bool) -> pl.Series:
-    """Parse ISO 8601 text; Polars first (fast), pandas for whatever Polars' inferred format missed."""
-    fast = text.str.to_datetime(time_unit="us", strict=False, time_zone="UTC" if utc else None)
-    if utc:
-        fast = fast.dt.replace_time_zone(None)
-    missed = fast.is_null() & text.is_not_null()
-    if not missed.any():
-        return fast
-    values = text.filter(missed).unique()
-    slow = pd.to_datetime(values.to_pandas(), format="ISO8601", errors="coerce", utc=utc)
-    if utc:
-        slow = slow.dt.tz_localize(None)
-    lookup = pl.DataFrame({"text": values, "parsed": pl.from_pandas(slow).cast(pl.Datetime("us"))})
-    filled = pl.DataFrame({"text": text}).join(lookup, on="text", how="left", maintain_order="left")
-    return fast.fill_null(filled["parsed"])
+#: ISO 8601, extended form: a date, optionally a time (minutes, seconds, fraction), optionally an offset.
+_ISO = (
+    r"^(?<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[T ](?<hour>\d{2}):(?<minute>\d{2})(?::(?<second>\d{2})(?:[.,](?<fraction>\d{1,9}))?)?)?"
+    r"\s*(?<offset>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
+)
+
+
+def _parse_iso(text: pl.Series) -> pl.Series:
+    """Parse ISO 8601 text, vectorised: split into parts, rebuild one canonical form, parse that.
+
+    Values with an offset are converted to UTC; a mix of values with and without one raises
+    :class:`_MixedZones`. Anything that is not ISO 8601 becomes null (and is reported by the caller).
+    """
+    parts = text.str.extract_groups(_ISO).struct.unnest()
+    aware = parts["offset"].is_not_null()
+    naive = parts["date"].is_not_null() & ~aware
+    if aware.any() and naive.any():
+        raise _MixedZones(text, aware, naive)
+    canonical = pl.select(
+        pl.concat_str(
+            parts["date"],
+            pl.lit(" "),
+            parts["hour"].fill_null("00"),
+            pl.lit(":"),
+            parts["minute"].fill_null("00"),
+            pl.lit(":"),
+            parts["second"].fill_null("00"),
+            pl.lit("."),
+            parts["fraction"].fill_null("0"),
+        )
+    ).to_series()
+    parsed = canonical.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
+    if not aware.any():
+        return parsed
+    shift = pl.select(pl.duration(minutes=pl.lit(_offset_minutes(parts["offset"])))).to_series()
+    return parsed - shift
+
+
+def _offset_minutes(offset: pl.Series) -> pl.Series:
+    """``Z`` -> 0, ``+02`` -> 120, ``-0530`` -> -330, ``+02:00`` -> 120."""
+    digits = offset.str.replace(":", "", literal=True)
+    hours = digits.str.slice(1, 2).cast(pl.Int64, strict=False).fill_null(0)
+    minutes = digits.str.slice(3, 2).cast(pl.Int64, strict=False).fill_null(0)
+    sign = pl.select(pl.when(digits.str.starts_with("-")).then(-1).otherwise(1)).to_series()
+    return sign * (hours * 60 + minutes)
+
+
+#: Text ids that are integers written plainly ("12346", "12346.0") -- not "0012", which is a code.
+_INTEGER_TEXT = r"^-?(?:0|[1-9]\d*)(?:\.0*)?$"
 
 
 def _unify_ids(tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
     """Give ``customer_id`` one type in every table: Int64 if all are whole numbers, else text."""
-    dtypes = {frame["customer_id"].dtype for frame in tables.values()}
-    if dtypes <= {pl.Int64}:
-        return tables
     out = {}
     for name, frame in tables.items():
         ids = frame["customer_id"]
         if ids.dtype == pl.String:
-            as_int = ids.cast(pl.Int64, strict=False)
-            # "0012" and "12" are different text ids: only canonical integers convert losslessly
-            if (as_int.is_null() == ids.is_null()).all() and (as_int.cast(pl.String) == ids).all():
-                ids = as_int
+            ids = _integer_ids(ids)
         out[name] = frame.with_columns(ids.alias("customer_id"))
-    dtypes = {frame["customer_id"].dtype for frame in out.values()}
-    if dtypes <= {pl.Int64}:
+    if {frame["customer_id"].dtype for frame in out.values()} <= {pl.Int64}:
         return out
     return {n: f.with_columns(pl.col("customer_id").cast(pl.String)) for n, f in out.items()}
+
+
+def _integer_ids(ids: pl.Series) -> pl.Series:
+    """``ids`` as Int64 when every one is a plainly written whole number, else unchanged."""
+    if not ids.drop_nulls().str.contains(_INTEGER_TEXT).all():
+        return ids
+    as_int = ids.str.replace(r"\.0*$", "").cast(pl.Int64, strict=False)  # overflow -> null
+    return as_int if (as_int.is_null() == ids.is_null()).all() else ids

@@ -1,1 +1,52 @@
-"""Commands registered on the shared app (see churnrisk.cli._app)."""
+"""``churnrisk report``: one self-contained HTML file to hand to people who do not run Python."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from churnrisk.cli._app import (
+    AsOfOpt,
+    ConfigOpt,
+    DataArg,
+    EncodingOpt,
+    OverwriteOpt,
+    app,
+    console,
+    user_errors,
+)
+from churnrisk.report import write_report
+from churnrisk.validation import load_store
+
+ModelArg = Annotated[
+    Path, typer.Argument(help="A model file written by 'churnrisk train'.", show_default=False)
+]
+HtmlOpt = Annotated[
+    Path,
+    typer.Option("--output", "-o", help="The HTML file to write (e.g. report.html).", show_default=False),
+]
+TopOpt = Annotated[int, typer.Option("--top", min=1, help="Customers listed in the at-risk table.")]
+
+
+@app.command("report")
+def report_command(
+    model: ModelArg,
+    data: DataArg,
+    output: HtmlOpt,
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+    top: TopOpt = 50,
+    overwrite: OverwriteOpt = False,
+) -> None:
+    """Write an HTML report: churn-rate history, model quality against baselines, the customers at
+    risk with their reasons, and the revenue at stake by segment.
+
+    The file has its pictures and style inside it: it opens offline, in any browser.
+    """
+    with user_errors():
+        store = load_store(data, config=config, as_of=as_of, encoding=encoding)
+        path = write_report(model, store, output, as_of=as_of, top_n=top, overwrite=overwrite)
+    console.print(f"Report written to [bold]{path}[/bold]", highlight=False)

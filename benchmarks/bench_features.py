@@ -1,0 +1,227 @@
+"""Benchmark: point-in-time features on a large synthetic event store.
+
+Generates the store once as Parquet under ``bench-data/`` (seeded numpy; 10M orders plus about
+6M tickets, surveys, payments and subscription rows of 1M customers by default), then prints the
+time and peak memory of
+
+* one cutoff in-process (load the Parquet store + ``build_features``), median of 3, each run in a
+  fresh subprocess so that peak memory (``ru_maxrss``) is that run's own;
+* ``build_training_set`` over 12 monthly cutoffs;
+* the same purchases/support/payments/surveys features written the idiomatic pandas way
+  (``groupby().agg`` per window, reduced set: see ``pandas_features``), for the speed ratio.
+
+Usage::
+
+    python benchmarks/bench_features.py                 # 10M events
+    python benchmarks/bench_features.py --orders 50000000 --customers 5000000
+    python benchmarks/bench_features.py --skip-pandas --runs 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+START = np.datetime64("2021-01-01T00:00:00", "s")
+SPAN_S = 3 * 365 * 86_400
+CUTOFF = datetime(2023, 6, 30)
+
+
+def _times(rng: np.random.Generator, n: int) -> np.ndarray:
+    return (START + rng.integers(0, SPAN_S, n).astype("timedelta64[s]")).astype("datetime64[us]")
+
+
+def generate(folder: Path, *, customers: int, orders: int, seed: int = 0) -> None:
+    """Write the synthetic store (customers, orders, tickets, surveys, payments, subscriptions)."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    side = orders * 3 // 20  # ~1.5M rows per side table at 10M orders: ~6M in all
+    ids = np.arange(1, customers + 1)
+    pl.DataFrame(
+        {
+            "customer_id": ids,
+            "signup_at": _times(rng, customers) - np.timedelta64(365, "D"),
+            "segment": rng.choice(["smb", "mid", "enterprise"], customers),
+            "country": rng.choice(["CZ", "FI", "SI", "IR", "DE"], customers),
+        }
+    ).write_parquet(folder / "customers.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, customers + 1, orders),
+            "ordered_at": _times(rng, orders),
+            "amount": rng.gamma(2.0, 30.0, orders).round(2),
+            "category": rng.choice(["books", "shoes", "toys", "food", "garden"], orders),
+        }
+    ).sort("ordered_at").write_parquet(folder / "orders.parquet")
+    opened = _times(rng, side)
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, customers + 1, side),
+            "opened_at": opened,
+            "is_complaint": rng.random(side) < 0.3,
+            "resolved_at": opened + rng.integers(3600, 30 * 86_400, side).astype("timedelta64[s]"),
+        }
+    ).sort("opened_at").write_parquet(folder / "tickets.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, customers + 1, side),
+            "answered_at": _times(rng, side),
+            "kind": rng.choice(["csat", "nps"], side),
+            "score": rng.integers(1, 6, side).astype(float),
+        }
+    ).sort("answered_at").write_parquet(folder / "surveys.parquet")
+    pl.DataFrame(
+        {
+            "customer_id": rng.integers(1, customers + 1, side),
+            "attempted_at": _times(rng, side),
+            "status": np.where(rng.random(side) < 0.1, "failed", "succeeded"),
+            "amount": rng.gamma(2.0, 20.0, side).round(2),
+        }
+    ).sort("attempted_at").write_parquet(folder / "payments.parquet")
+    _subscriptions(rng, customers, side).write_parquet(folder / "subscriptions.parquet")
+
+
+def _subscriptions(rng: np.random.Generator, customers: int, rows: int) -> pl.DataFrame:
+    """Consecutive spells per customer (a plan change is a new row), no overlaps."""
+    owner = np.sort(rng.integers(1, customers + 1, rows))
+    start = _times(rng, rows)
+    frame = pl.DataFrame({"customer_id": owner, "started_at": start}).sort("customer_id", "started_at")
+    nxt = pl.col("started_at").shift(-1).over("customer_id")
+    return frame.with_columns(
+        ended_at=pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(nxt),
+        mrr=pl.lit(rng.choice([10.0, 30.0, 100.0], rows)),
+        plan=pl.lit(rng.choice(["basic", "pro", "team"], rows)),
+    ).with_columns(
+        ended_at=pl.when(nxt.is_null()).then(pl.col("ended_at")).otherwise(nxt)
+    )
+
+
+# ---------------------------------------------------------------------- measured runs
+def _run_child(mode: str, folder: Path) -> dict[str, float]:
+    """Run one measurement in a fresh interpreter: its peak RSS is its own."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", mode, "--data", str(folder)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _peak_gib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def child(mode: str, folder: Path) -> None:
+    from churnrisk.features import build_features
+    from churnrisk.store import EventStore
+
+    t0 = time.perf_counter()
+    store = EventStore.from_folder(folder)
+    loaded = time.perf_counter() - t0
+    if mode == "one":
+        frame = build_features(store, CUTOFF)
+    elif mode == "twelve":
+        from churnrisk import training
+
+        cutoffs = training.make_cutoffs("2022-07-31", "2023-06-30", every="1M")
+        frame = training.build_training_set(store, cutoffs, definition="subscription", horizon=30)
+    elif mode == "pandas":
+        frame = pandas_features(folder, CUTOFF)
+    total = time.perf_counter() - t0
+    print(json.dumps({"seconds": total, "load": loaded, "peak_gib": _peak_gib(), "shape": frame.shape}))
+
+
+def pandas_features(folder: Path, cutoff: datetime):
+    """Idiomatic pandas (read_parquet, boolean masks, groupby().agg per window), a reduced set:
+    purchases frequency/monetary per window, recency, tenure; support tickets/complaints per
+    window; payment failures per window; last CSAT and survey recency. About 30 columns."""
+    import pandas as pd
+
+    cut = pd.Timestamp(cutoff)
+    parts = []
+    orders = pd.read_parquet(folder / "orders.parquet")
+    orders = orders[orders["ordered_at"] <= cut]
+    for w in (30, 90, 180, 365):
+        recent = orders[orders["ordered_at"] > cut - pd.Timedelta(days=w)]
+        agg = recent.groupby("customer_id")["amount"].agg(["count", "sum"])
+        parts.append(agg.set_axis([f"purchases_frequency_{w}d", f"purchases_monetary_{w}d"], axis=1))
+    hist = orders.groupby("customer_id")["ordered_at"].agg(["max", "min"])
+    parts.append(
+        pd.DataFrame(
+            {
+                "purchases_recency": (cut - hist["max"]).dt.total_seconds() / 86400,
+                "purchases_first_order": (cut - hist["min"]).dt.total_seconds() / 86400,
+            }
+        )
+    )
+    tickets = pd.read_parquet(folder / "tickets.parquet")
+    tickets = tickets[tickets["opened_at"] <= cut]
+    for w in (30, 90, 180, 365):
+        recent = tickets[tickets["opened_at"] > cut - pd.Timedelta(days=w)]
+        agg = recent.groupby("customer_id")["is_complaint"].agg(["count", "sum"])
+        parts.append(agg.set_axis([f"support_tickets_{w}d", f"support_complaints_{w}d"], axis=1))
+    payments = pd.read_parquet(folder / "payments.parquet")
+    failed = payments[(payments["attempted_at"] <= cut) & (payments["status"] == "failed")]
+    for w in (30, 90, 180, 365):
+        recent = failed[failed["attempted_at"] > cut - pd.Timedelta(days=w)]
+        parts.append(recent.groupby("customer_id").size().rename(f"payments_failed_{w}d"))
+    surveys = pd.read_parquet(folder / "surveys.parquet")
+    surveys = surveys[surveys["answered_at"] <= cut].sort_values("answered_at")
+    csat = surveys[surveys["kind"] == "csat"].groupby("customer_id")["score"].last()
+    parts.append(csat.rename("surveys_csat_last"))
+    last = surveys.groupby("customer_id")["answered_at"].max()
+    parts.append(((cut - last).dt.total_seconds() / 86400).rename("surveys_recency"))
+    customers = pd.read_parquet(folder / "customers.parquet").set_index("customer_id")
+    out = customers[customers["signup_at"] <= cut][[]].join(parts, how="left")
+    counts = [c for c in out.columns if "frequency" in c or "tickets" in c or "complaints" in c or "failed" in c]
+    return out.fillna(dict.fromkeys(counts, 0))
+
+
+def _report(label: str, runs: list[dict[str, float]]) -> None:
+    seconds = statistics.median(r["seconds"] for r in runs)
+    load = statistics.median(r["load"] for r in runs)
+    peak = max(r["peak_gib"] for r in runs)
+    print(f"{label:<46} {seconds:7.2f} s (load {load:5.2f} s)  peak {peak:5.2f} GiB  shape {runs[0]['shape']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--orders", type=int, default=10_000_000)
+    parser.add_argument("--customers", type=int, default=1_000_000)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--skip-pandas", action="store_true")
+    parser.add_argument("--skip-twelve", action="store_true")
+    parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--child", default=None)
+    args = parser.parse_args()
+    folder = args.data or ROOT / "bench-data" / f"features-{args.orders // 1_000_000}M"
+    if args.child:
+        child(args.child, folder)
+        return
+    if not (folder / "orders.parquet").exists():
+        t0 = time.perf_counter()
+        generate(folder, customers=args.customers, orders=args.orders)
+        print(f"generated {folder} in {time.perf_counter() - t0:.1f} s")
+    sizes = {p.stem: pl.scan_parquet(p).select(pl.len()).collect().item() for p in sorted(folder.glob("*.parquet"))}
+    print("rows:", ", ".join(f"{k}={v:,}" for k, v in sizes.items()))
+    _report("one cutoff, polars (load + build_features)", [_run_child("one", folder) for _ in range(args.runs)])
+    if not args.skip_twelve:
+        _report("12 monthly cutoffs, build_training_set", [_run_child("twelve", folder) for _ in range(1)])
+    if not args.skip_pandas:
+        _report("one cutoff, idiomatic pandas (reduced set)", [_run_child("pandas", folder) for _ in range(args.runs)])
+
+
+if __name__ == "__main__":
+    main()

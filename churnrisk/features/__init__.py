@@ -1,0 +1,19 @@
+"""Point-in-time features per customer (DESIGN §4): declarative signal families, one executor.
+
+The families are data (:data:`FAMILIES`, see :mod:`churnrisk.features._spec` for the format);
+:func:`build_features` runs them with Polars; :func:`describe_feature` and :func:`explain` turn a
+column or a customer's value into words, from the same declarations.
+"""
+
+from churnrisk.features._build import build_features
+from churnrisk.features._describe import describe_feature, explain, feature_columns
+from churnrisk.features._spec import DEFAULT_WINDOWS, FAMILIES
+
+__all__ = [
+    "DEFAULT_WINDOWS",
+    "FAMILIES",
+    "build_features",
+    "describe_feature",
+    "explain",
+    "feature_columns",
+]

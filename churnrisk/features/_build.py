@@ -1,0 +1,97 @@
+"""Point-in-time features for one cutoff: the public entry point over the Polars executor."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from churnrisk.errors import ChurnriskError
+from churnrisk.features._polars import feature_frame
+from churnrisk.features._spec import DEFAULT_WINDOWS
+from churnrisk.store import EventStore
+
+__all__ = ["build_features", "check_windows", "to_cutoff", "to_pandas_features"]
+
+
+def to_cutoff(cutoff: Any, name: str = "cutoff") -> datetime:
+    """A naive ``datetime`` from a date, datetime, pandas Timestamp or ISO text."""
+    try:
+        value = pd.Timestamp(cutoff)
+    except (TypeError, ValueError):
+        value = pd.NaT
+    if value is pd.NaT or not isinstance(value, pd.Timestamp) or isinstance(cutoff, bool):
+        raise ChurnriskError(
+            f"The '{name}' parameter must be a date or datetime. Got {cutoff!r} instead. "
+            "Suggestion: pass e.g. '2024-06-30'."
+        )
+    if value.tzinfo is not None:
+        raise ChurnriskError(
+            f"The '{name}' parameter must be naive (event times are stored without a time zone). "
+            f"Got {cutoff!r} instead. Suggestion: drop the offset, e.g. '{value.tz_localize(None)}'."
+        )
+    return value.to_pydatetime()
+
+
+def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
+    """Windows as a sorted tuple of distinct positive whole days."""
+    try:
+        values = tuple(sorted({int(w) for w in windows}))
+        ok = bool(values) and all(float(w) == int(w) and int(w) > 0 for w in windows)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ChurnriskError(
+            f"The 'windows' parameter must be positive whole numbers of days. Got {windows!r} instead. "
+            "Suggestion: windows=(30, 90, 180, 365)."
+        )
+    return values
+
+
+def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
+    """One conversion at the end: text columns become pandas categoricals, indexed by customer id."""
+    text = [c for c, dtype in frame.schema.items() if dtype == pl.String and c != "customer_id"]
+    if text:
+        frame = frame.with_columns(pl.col(text).cast(pl.Categorical))
+    return frame.to_pandas().set_index("customer_id")
+
+
+def build_features(
+    store: EventStore, cutoff: Any, *, windows: Sequence[int] = DEFAULT_WINDOWS
+) -> pd.DataFrame:
+    """Point-in-time features of every customer known at ``cutoff``.
+
+    Parameters
+    ----------
+    store : EventStore
+        The event tables; each optional table switches on its signal family.
+    cutoff : date, datetime or str
+        Features see only events at or before this instant (events exactly at the cutoff
+        included); an end date or a ticket resolution after it is treated as not known yet.
+    windows : sequence of int, default (30, 90, 180, 365)
+        Look-back windows in days; a window ``w`` covers ``(cutoff - w, cutoff]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Indexed by ``customer_id`` (customers who signed up by the cutoff, or, without a signup
+        time, had an event by then), one column per feature named ``<family>_<stat>[_<w>d]``;
+        see :func:`describe_feature`. Missing values are NaN unless zero is the truth.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnrisk.store import EventStore
+    >>> store = EventStore.from_frames({
+    ...     "customers": pd.DataFrame({"customer_id": [1, 2]}),
+    ...     "orders": pd.DataFrame({"customer_id": [1, 1, 2], "amount": [10.0, 20.0, 5.0],
+    ...                             "ordered_at": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-05-01"])}),
+    ... })
+    >>> build_features(store, "2024-03-31", windows=[30])["purchases_frequency_30d"].tolist()
+    [1]
+    """
+    frame = feature_frame(store.tables, to_cutoff(cutoff), check_windows(windows))
+    return to_pandas_features(frame)

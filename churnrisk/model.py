@@ -1,0 +1,496 @@
+"""The churn model: a scikit-learn pipeline, trained on earlier data and calibrated on later data (DESIGN §5).
+
+:func:`make_pipeline` builds the estimator (a ``ColumnTransformer`` then gradient boosting, or a scaled
+logistic regression). :func:`fit_calibrated` trains it on one slice of rows and calibrates its
+probabilities on a later slice with ``CalibratedClassifierCV(FrozenEstimator(...))``.
+:class:`ChurnModel` carries the fitted estimator together with everything needed to use it safely
+later: the feature list and input schema, the churn definition, the cutoffs, the metrics.
+
+For event stores, :func:`train_model` (in :mod:`churnrisk.training`-style, here) stacks several cutoffs,
+keeps the last ones for an out-of-time test at least one horizon after the training cutoffs, and
+reports the model and the baselines on the same test rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedKFold
+from sklearn.pipeline import Pipeline
+from sklearn.pipeline import make_pipeline as _chain
+from sklearn.preprocessing import OneHotEncoder, OrdinalEncoder, StandardScaler
+
+from churnrisk.errors import ChurnriskError
+
+__all__ = [
+    "MODEL_KINDS",
+    "ChurnModel",
+    "fit_calibrated",
+    "fit_cross_calibrated",
+    "input_schema",
+    "make_pipeline",
+    "prepare_features",
+]
+
+ModelKind = Literal["gbm", "logistic"]
+MODEL_KINDS: tuple[str, ...] = ("gbm", "logistic")
+
+
+def input_schema(frame: pd.DataFrame) -> dict[str, str]:
+    """``{column: "number" | "category"}``: how each feature column is read (bools count as numbers)."""
+    schema = {}
+    for column in frame.columns:
+        dtype = frame[column].dtype
+        numeric = pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype)
+        schema[str(column)] = "number" if numeric else "category"
+    return schema
+
+
+def prepare_features(frame: pd.DataFrame, schema: Mapping[str, str]) -> pd.DataFrame:
+    """The columns of ``schema`` in its order and types: numbers as float, categories as text.
+
+    Raises :class:`ChurnriskError` naming every column the model needs that the data lacks.
+    """
+    missing = [c for c in schema if c not in frame.columns]
+    if missing:
+        raise ChurnriskError(
+            f"the data lacks {len(missing)} column(s) the model needs: {', '.join(missing[:20])}"
+            f"{' ...' if len(missing) > 20 else ''}. Suggestion: score data of the same shape as the "
+            "training data (same tables and columns)."
+        )
+    out = {}
+    for column, kind in schema.items():
+        values = frame[column]
+        if kind == "number":
+            out[column] = _as_float(values, column)
+        else:
+            out[column] = values.astype("object").where(values.notna(), np.nan).astype("str")
+            out[column] = out[column].where(values.notna(), np.nan)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _as_float(values: pd.Series, column: str) -> pd.Series:
+    try:
+        return values.astype("float64")
+    except (TypeError, ValueError):
+        numbers = pd.to_numeric(values, errors="coerce")
+        bad = values[numbers.isna() & values.notna()]
+        raise ChurnriskError(
+            f"column {column!r} must be numeric; got values such as {bad.iloc[:3].tolist()}. "
+            "Suggestion: fix or remove those values."
+        ) from None
+
+
+def make_pipeline(schema: Mapping[str, str], *, model: str = "gbm", random_state: int | None = 0) -> Pipeline:
+    """The unfitted estimator for feature columns described by ``schema`` (see :func:`input_schema`).
+
+    ``gbm``: categories ordinal-encoded (unknown or missing → NaN) and handed to
+    ``HistGradientBoostingClassifier`` as categorical features; NaN numbers go in as they are (the
+    trees learn where missing values belong). ``logistic``: median imputation with missing-value
+    indicators and scaling for numbers, one-hot encoding for categories, then ``LogisticRegression``.
+    """
+    numeric = [c for c, k in schema.items() if k == "number"]
+    categorical = [c for c, k in schema.items() if k == "category"]
+    if model == "gbm":
+        return _gbm(numeric, categorical, random_state)
+    if model == "logistic":
+        return _logistic(numeric, categorical)
+    raise ChurnriskError(f"The 'model' parameter must be one of {MODEL_KINDS}. Got {model!r} instead.")
+
+
+def _gbm(numeric: list[str], categorical: list[str], random_state: int | None) -> Pipeline:
+    encoder = OrdinalEncoder(
+        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
+    )
+    prep = ColumnTransformer(
+        [("number", "passthrough", numeric), ("category", encoder, categorical)],
+        verbose_feature_names_out=False,
+    )
+    booster = HistGradientBoostingClassifier(
+        learning_rate=0.05,
+        max_iter=300,
+        max_leaf_nodes=7,
+        min_samples_leaf=40,
+        l2_regularization=1.0,
+        categorical_features=list(range(len(numeric), len(numeric) + len(categorical))) or None,
+        early_stopping=True,
+        validation_fraction=0.15,
+        n_iter_no_change=20,
+        random_state=random_state,
+    )
+    return Pipeline([("prepare", prep), ("model", booster)])
+
+
+def _logistic(numeric: list[str], categorical: list[str]) -> Pipeline:
+    numbers = _chain(
+        SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
+    )
+    categories = _chain(
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        OneHotEncoder(handle_unknown="ignore", min_frequency=5),
+    )
+    prep = ColumnTransformer([("number", numbers, numeric), ("category", categories, categorical)])
+    return Pipeline([("prepare", prep), ("model", LogisticRegression(C=0.5, max_iter=2000))])
+
+
+def fit_calibrated(
+    pipeline: Pipeline,
+    X_train: pd.DataFrame,  # noqa: N803
+    y_train: Any,
+    X_calibrate: pd.DataFrame,  # noqa: N803
+    y_calibrate: Any,
+    *,
+    method: str = "sigmoid",
+) -> CalibratedClassifierCV:
+    """Fit ``pipeline`` on the training slice, then calibrate its probabilities on the (later) slice.
+
+    Sigmoid (Platt) calibration by default: it is monotone, so calibration never reorders customers,
+    and it is stable on the few thousand rows a calibration slice usually has.
+    """
+    if len(np.unique(y_train)) < 2 or len(np.unique(y_calibrate)) < 2:
+        raise ChurnriskError(
+            "both the training and the calibration rows need churners and non-churners. "
+            "Suggestion: use more cutoffs or a longer history."
+        )
+    pipeline.fit(X_train, np.asarray(y_train, dtype=int))
+    calibrated = CalibratedClassifierCV(FrozenEstimator(pipeline), method=method)
+    return calibrated.fit(X_calibrate, np.asarray(y_calibrate, dtype=int))
+
+
+def fit_cross_calibrated(
+    pipeline: Pipeline,
+    X: pd.DataFrame,  # noqa: N803
+    y: Any,
+    *,
+    method: str = "sigmoid",
+    random_state: int | None = 0,
+) -> CalibratedClassifierCV:
+    """Fit and calibrate by stratified 5-fold cross-validation (for data without a time order)."""
+    folds = StratifiedKFold(n_splits=5, shuffle=True, random_state=random_state)
+    return CalibratedClassifierCV(pipeline, method=method, cv=folds).fit(X, np.asarray(y, dtype=int))
+
+
+@dataclass
+class ChurnModel:
+    """A fitted, calibrated churn model and its metadata.
+
+    Attributes
+    ----------
+    estimator : fitted classifier
+        ``predict_proba`` on the prepared feature frame.
+    metadata : dict
+        ``kind`` ("events" or "snapshot"), ``schema`` (feature → "number"/"category"), ``reference``
+        (the population's typical value of each feature, for reasons), ``families`` (feature → family),
+        ``definition``, ``horizon``, ``lookback``, ``lead_time``, ``cutoffs``, ``metrics`` and more.
+        Everything in it is plain JSON.
+    """
+
+    estimator: Any
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def schema(self) -> dict[str, str]:
+        return dict(self.metadata["schema"])
+
+    @property
+    def features(self) -> list[str]:
+        return list(self.metadata["schema"])
+
+    @property
+    def name(self) -> str:
+        return str(self.metadata.get("name", "churnrisk-model"))
+
+    def predict_proba(self, features: pd.DataFrame) -> np.ndarray:
+        """Churn probability per row of a feature frame (columns checked and ordered by the schema)."""
+        return self.predict_prepared(prepare_features(features, self.schema))
+
+    def predict_prepared(self, prepared: pd.DataFrame) -> np.ndarray:
+        """Churn probability per row of a frame already passed through :func:`prepare_features`."""
+        if len(prepared) == 0:
+            return np.empty(0)
+        return self.estimator.predict_proba(prepared)[:, 1]
+
+
+def reference_values(frame: pd.DataFrame, schema: Mapping[str, str]) -> dict[str, Any]:
+    """The population's typical value per feature (median, or most frequent category); JSON-safe."""
+    out: dict[str, Any] = {}
+    for column, kind in schema.items():
+        values = frame[column].dropna()
+        if values.empty:
+            out[column] = None
+        elif kind == "number":
+            out[column] = float(values.median())
+        else:
+            out[column] = str(values.astype(str).value_counts().sort_index().idxmax())
+    return out
+
+
+def split_cutoffs(
+    cutoffs: Sequence[pd.Timestamp], *, horizon: int, lead_time: int = 0
+) -> tuple[list[pd.Timestamp], list[pd.Timestamp], list[pd.Timestamp]]:
+    """Train, calibration and test cutoffs for an out-of-time evaluation.
+
+    The test cutoff is the last one. The cutoffs whose label window ends by the test cutoff (at least
+    ``horizon + lead_time`` days earlier) are fit cutoffs: the latest quarter of them (at least one)
+    calibrates, the rest train. Nothing the test labels see was known when training.
+    """
+    ordered = sorted(pd.Timestamp(c) for c in set(cutoffs))
+    test = ordered[-1]
+    gap = pd.Timedelta(days=horizon + lead_time)
+    fit = [c for c in ordered if c + gap <= test]
+    if len(fit) < 2:
+        raise ChurnriskError(
+            f"an out-of-time evaluation needs at least two cutoffs {horizon + lead_time} days or more before "
+            f"the last one ({test.date()}); got {len(ordered)} cutoff(s) from {ordered[0].date()}. "
+            "Suggestion: give more or earlier cutoffs (e.g. --every 1M over a longer period)."
+        )
+    n_cal = max(1, len(fit) // 4)
+    return fit[:-n_cal], fit[-n_cal:], [test]
+
+
+# --- event stores: stacked cutoffs, out-of-time split ------------------------------------------------
+
+
+def training_rows(
+    store: Any,
+    cutoffs: Sequence[Any],
+    *,
+    definition: str,
+    horizon: int,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    windows: Sequence[int] | None = None,
+) -> pd.DataFrame:
+    """``customer_id, cutoff, <features>, churned`` for every eligible customer at every cutoff.
+
+    Uses :func:`churnrisk.features.build_training_set` when the features package provides it; else
+    builds the same frame from :func:`~churnrisk.features.build_features` and the spells of
+    :mod:`churnrisk.spells` (eligible = active at the cutoff; churned = the spell active at the cutoff
+    ends inside ``(cutoff + lead_time, cutoff + lead_time + horizon]``, or, for ``inactivity``, no
+    order in that window).
+    """
+    from churnrisk import features as feats
+
+    options = {} if windows is None else {"windows": tuple(windows)}
+    builder = getattr(feats, "build_training_set", None)
+    if builder is not None:
+        return builder(
+            store,
+            cutoffs,
+            definition=definition,
+            horizon=horizon,
+            lookback=lookback,
+            lead_time=lead_time,
+            **options,
+        )
+    frames = [
+        _rows_at(store, pd.Timestamp(c), definition, horizon, lookback, lead_time, options) for c in cutoffs
+    ]
+    return pd.concat(frames, ignore_index=True)
+
+
+def eligible_customers(
+    store: Any, cutoff: pd.Timestamp, *, definition: str, lookback: int | None, horizon: int
+) -> pd.Index:
+    """Customers at risk at ``cutoff``: an open subscription, or (inactivity) an order in the look-back."""
+    from churnrisk.spells import active_at, order_spells, subscription_spells
+
+    if definition == "subscription":
+        spells = subscription_spells(store["subscriptions"])
+    else:
+        spells = order_spells(_activity(store), inactivity_days=lookback or horizon)
+    ids = active_at(spells, cutoff.to_pydatetime())["customer_id"].unique().sort()
+    return pd.Index(ids.to_list(), name="customer_id")
+
+
+def _activity(store: Any) -> Any:
+    import polars as pl
+
+    if "orders" in store:
+        return store["orders"].select("customer_id", "ordered_at")
+    return store["activity"].select("customer_id", pl.col("occurred_at").alias("ordered_at"))
+
+
+def _rows_at(store, cutoff, definition, horizon, lookback, lead_time, options) -> pd.DataFrame:
+    from churnrisk.features import build_features
+
+    ids = eligible_customers(store, cutoff, definition=definition, lookback=lookback, horizon=horizon)
+    features = build_features(store, cutoff, **options)
+    features = features.loc[features.index.isin(ids)]
+    start = cutoff + pd.Timedelta(days=lead_time)
+    churned = _churned(
+        store, features.index, start, start + pd.Timedelta(days=horizon), definition, lookback or horizon
+    )
+    out = features.reset_index()
+    out.insert(1, "cutoff", cutoff)
+    out["churned"] = churned.astype(int)
+    return out
+
+
+def _churned(store, ids: pd.Index, start, end, definition: str, lookback: int) -> np.ndarray:
+    import polars as pl
+
+    if definition == "subscription":
+        subs = store["subscriptions"]
+        # active at the end of the window → stayed; everyone else eligible churned (possibly inside it)
+        alive = subs.filter(
+            (pl.col("started_at") <= end.to_pydatetime())
+            & (pl.col("ended_at").is_null() | (pl.col("ended_at") > end.to_pydatetime()))
+        )["customer_id"]
+    else:
+        events = _activity(store)
+        alive = events.filter(
+            (pl.col("ordered_at") > start.to_pydatetime()) & (pl.col("ordered_at") <= end.to_pydatetime())
+        )["customer_id"]
+    return ~ids.isin(alive.unique().to_list())
+
+
+_NOT_FEATURES = ("customer_id", "cutoff", "churned", "churn_type")
+
+
+def feature_part(rows: pd.DataFrame) -> pd.DataFrame:
+    """The feature columns of a training-set frame."""
+    return rows.drop(columns=[c for c in _NOT_FEATURES if c in rows.columns])
+
+
+def train_model(
+    store: Any,
+    *,
+    cutoffs: Sequence[Any],
+    horizon: int,
+    definition: str | None = None,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    model: str = "gbm",
+    windows: Sequence[int] | None = None,
+    random_state: int | None = 0,
+) -> ChurnModel:
+    """Train on the earlier cutoffs, calibrate on later ones, test out of time on the last one.
+
+    See :func:`split_cutoffs` for the split. The returned model's metadata holds the test metrics of
+    the model and of every baseline (:func:`churnrisk.evaluation.baseline_scores`) on the same rows.
+    """
+    from churnrisk.evaluation import baseline_scores, calibration_table, compare_scores
+    from churnrisk.rates._periods import resolve_definition
+
+    definition = resolve_definition(store, definition)
+    _check_days(horizon, "horizon")
+    train_c, cal_c, test_c = split_cutoffs(cutoffs, horizon=horizon, lead_time=lead_time)
+    check_label_window(store, test_c[0], horizon=horizon, lead_time=lead_time)
+    rows = training_rows(
+        store,
+        [*train_c, *cal_c, *test_c],
+        definition=definition,
+        horizon=horizon,
+        lookback=lookback,
+        lead_time=lead_time,
+        windows=windows,
+    )
+    rows["cutoff"] = pd.to_datetime(rows["cutoff"])
+    features = feature_part(rows)
+    # a feature never observed before the test cutoff (e.g. no CES survey yet) cannot be learned from
+    empty = [c for c in features.columns if features.loc[~rows["cutoff"].isin(test_c), c].isna().all()]
+    features = features.drop(columns=empty)
+    schema = input_schema(features)
+    X = prepare_features(features, schema)  # noqa: N806
+    y = rows["churned"].to_numpy(dtype=int)
+    part = {
+        name: rows["cutoff"].isin(cs).to_numpy()
+        for name, cs in (("train", train_c), ("cal", cal_c), ("test", test_c))
+    }
+    estimator = fit_calibrated(
+        make_pipeline(schema, model=model, random_state=random_state),
+        X[part["train"]],
+        y[part["train"]],
+        X[part["cal"]],
+        y[part["cal"]],
+    )
+    result = ChurnModel(estimator, {})
+    test_rows = rows[part["test"]]
+    proba = result.predict_prepared(X[part["test"]])
+    baselines = baseline_scores(
+        store, test_rows, cutoff=test_c[0], definition=definition, horizon=horizon, lookback=lookback
+    )
+    table = compare_scores(y[part["test"]], {"model": proba, **baselines})
+    result.metadata = {
+        "kind": "events",
+        "name": f"{definition}-{horizon}d-{model}",
+        "definition": definition,
+        "horizon": horizon,
+        "lookback": lookback,
+        "lead_time": lead_time,
+        "windows": list(windows) if windows is not None else None,
+        "model": model,
+        "random_state": random_state,
+        "cutoffs": {
+            k: [str(c.date()) for c in v]
+            for k, v in (("train", train_c), ("calibration", cal_c), ("test", test_c))
+        },
+        "rows": {k: int(v.sum()) for k, v in part.items()},
+        "notes": [f"{c}: left out, never observed in the training rows" for c in empty],
+        "schema": schema,
+        "reference": reference_values(X[part["train"]], schema),
+        "spread": spread_values(X[part["train"]], schema),
+        "families": feature_families(list(schema)),
+        "metrics": _plain(table.loc["model"].to_dict()),
+        "baselines": {name: _plain(table.loc[name].to_dict()) for name in baselines},
+        "calibration": calibration_table(y[part["test"]], proba).to_dict(orient="list"),
+    }
+    return result
+
+
+def check_label_window(store: Any, cutoff: pd.Timestamp, *, horizon: int, lead_time: int = 0) -> None:
+    """Refuse a cutoff whose label window runs past the end of the data (its labels would be wrong)."""
+    from churnrisk.rates._periods import data_span
+
+    _, last = data_span(store)
+    end = cutoff + pd.Timedelta(days=lead_time + horizon)
+    if end > pd.Timestamp(last):
+        latest = pd.Timestamp(last) - pd.Timedelta(days=lead_time + horizon)
+        raise ChurnriskError(
+            f"cutoff {cutoff.date()} needs data up to {end.date()} to know who churned within "
+            f"{horizon} days, "
+            f"but the data end on {pd.Timestamp(last).date()}. Suggestion: use cutoffs up to {latest.date()}."
+        )
+
+
+def _plain(metrics: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (int(v) if k == "n" else None if pd.isna(v) else float(v)) for k, v in metrics.items()}
+
+
+def _check_days(value: Any, name: str) -> None:
+    if not isinstance(value, int | np.integer) or value <= 0:
+        raise ChurnriskError(
+            f"The {name!r} parameter must be a positive number of days. Got {value!r} instead."
+        )
+
+
+def spread_values(frame: pd.DataFrame, schema: Mapping[str, str]) -> dict[str, float | None]:
+    """Interquartile range of each numeric feature (standard deviation when it is 0), for reasons."""
+    out: dict[str, float | None] = {}
+    for column, kind in schema.items():
+        values = frame[column].dropna()
+        if kind != "number" or values.empty:
+            out[column] = None
+            continue
+        iqr = float(values.quantile(0.75) - values.quantile(0.25))
+        out[column] = iqr if iqr > 0 else float(values.std()) if len(values) > 1 else None
+    return out
+
+
+def feature_families(columns: Sequence[str]) -> dict[str, str]:
+    """Feature column → signal family (``purchases_frequency_30d`` → ``purchases``); else the column."""
+    from churnrisk.features import FAMILIES
+
+    names = sorted((f.name for f in FAMILIES), key=len, reverse=True)
+    return {c: next((n for n in names if c.startswith(f"{n}_")), c) for c in columns}

@@ -1,0 +1,141 @@
+"""``churn_rates``: the per-period customer and revenue churn table (DESIGN §2)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import polars as pl
+
+from churnrisk.rates._customers import COUNT_COLUMNS, customer_counts
+from churnrisk.rates._periods import (
+    PERIODS,
+    data_span,
+    finish,
+    period_boundaries,
+    period_index,
+    resolve_definition,
+    store_spells,
+    with_group,
+)
+from churnrisk.rates._revenue import (
+    MRR_COLUMNS,
+    ORDER_REVENUE_COLUMNS,
+    mrr_movements,
+    mrr_steps,
+    order_revenue_churn,
+)
+from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
+
+CUSTOMER_COLUMNS = [
+    "period_start",
+    "period_end",
+    *COUNT_COLUMNS,
+    "customer_churn_rate",
+    "lost_churn_rate",
+    "adjusted_churn_rate",
+    "exposure_churn_rate",
+    "annualised_churn_rate",
+    "customer_days",
+]
+
+
+def churn_rates(
+    store: Any,
+    *,
+    period: str = "month",
+    start: Any = None,
+    end: Any = None,
+    by: str | None = None,
+    definition: str | None = None,
+    reactivation_gap_days: float = 0,
+    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
+) -> pd.DataFrame:
+    """Customer and revenue churn per period, with the counts behind every rate.
+
+    A period runs from the instant ``period_start`` to the instant ``period_end``; a spell that starts
+    or ends at ``t`` counts in the period with ``period_start < t <= period_end``.
+
+    Parameters
+    ----------
+    store : EventStore
+        A validated store (:func:`churnrisk.load_store`).
+    period : {"day", "week", "month", "quarter", "year"}, default "month"
+        Weeks start on Monday, quarters in January, April, July and October.
+    start, end : date-like, optional
+        First boundary (default: the start of the period holding the first event) and the latest
+        last boundary (default: the last event in the data). Only complete periods are reported.
+    by : str, optional
+        A column of the ``customers`` table: one row per period and value.
+    definition : {"subscription", "inactivity"}, optional
+        Default: ``subscription`` when the store has subscriptions, else ``inactivity``
+        (orders, or activity events when there are no orders).
+    reactivation_gap_days : float, default 0
+        Subscription spells apart by less than this merge (see :func:`churnrisk.spells.subscription_spells`).
+    inactivity_days : int, default 90
+        The inactivity window (see :func:`churnrisk.spells.order_spells`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per period (and group). Counts: ``customers_start`` / ``customers_end`` (active at the
+        instants ``period_start`` / ``period_end``), ``customers_new`` (first-ever spell starts in the
+        period), ``customers_reactivated`` (a later spell starts in it), ``customers_lost`` (active at
+        the start, not at the end), ``churned_in_period`` (a spell ended in it and none was running at
+        its end; includes customers who joined inside it), ``customer_days`` (real exposure).
+        Rates (fractions, NaN when the denominator is 0):
+
+        * ``customer_churn_rate = (customers_start - customers_end) / customers_start`` — the seed's
+          net formula, negative when the base grew; reported as computed.
+        * ``lost_churn_rate = customers_lost / customers_start``.
+        * ``adjusted_churn_rate = churned_in_period / (customers_start + customers_new / 2)``.
+        * ``exposure_churn_rate = churned_in_period / (customer_days / period days)``.
+        * ``annualised_churn_rate = 1 - (1 - lost_churn_rate) ** periods per year``.
+
+        Subscription data adds MRR movements (``mrr_start``, ``mrr_churned``, ``mrr_contraction``,
+        ``mrr_expansion``, ``mrr_new``, ``mrr_reactivated``, ``mrr_end``), ``gross_revenue_churn =
+        (churned + contraction) / mrr_start``, ``net_revenue_churn = (churned + contraction -
+        expansion) / mrr_start``, their retention complements and ``quick_ratio = (new + reactivated
+        + expansion) / (churned + contraction)``. Order data adds ``revenue_previous``,
+        ``revenue_existing`` and ``revenue_churn`` of the customers active at the period's start.
+    """
+    definition = resolve_definition(store, definition)
+    spells = with_group(
+        store_spells(
+            store, definition, reactivation_gap_days=reactivation_gap_days, inactivity_days=inactivity_days
+        ),
+        store,
+        by,
+    )
+    first, last = data_span(store)
+    bounds = period_boundaries(period, start, end, first=first, last=last)
+    table = customer_counts(spells, bounds).with_columns(
+        annualised_churn_rate=1 - (1 - pl.col("lost_churn_rate")) ** PERIODS[period][1]
+    )
+    columns = list(CUSTOMER_COLUMNS)
+    revenue = _revenue(store, definition, spells, bounds, by, inactivity_days)
+    if revenue is not None:
+        table = table.join(revenue, on=["_group", "period"], how="left", nulls_equal=True)
+        columns += [c for c in revenue.columns if c not in ("_group", "period")]
+    return finish(table, by, columns)
+
+
+def _revenue(
+    store: Any,
+    definition: str,
+    spells: pl.DataFrame,
+    bounds: pl.Series,
+    by: str | None,
+    inactivity_days: int,
+) -> pl.DataFrame | None:
+    if definition == "subscription":
+        steps = with_group(mrr_steps(store["subscriptions"], spells), store, by)
+        first = spells.group_by("customer_id").agg(pl.col("start").min())
+        first = first.select("customer_id", p_first_start=period_index(first["start"], bounds))
+        return mrr_movements(steps, bounds, first).select("_group", "period", *MRR_COLUMNS)
+    if "orders" not in store:
+        return None
+    orders = with_group(store["orders"].select("customer_id", "ordered_at", "amount"), store, by)
+    return order_revenue_churn(orders, bounds, inactivity_days=inactivity_days).select(
+        "_group", "period", *ORDER_REVENUE_COLUMNS
+    )

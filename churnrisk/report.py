@@ -1,0 +1,447 @@
+"""A shareable churn report: one self-contained HTML file for people who will not run Python.
+
+Two steps, kept apart so each can be tested on its own:
+
+* :func:`collect_report` gathers the numbers by calling the toolkit's public functions (historical
+  rates, evaluation against baselines, scoring) and returns a :class:`ReportResults`;
+* :func:`render_report` turns a :class:`ReportResults` into HTML. It is a pure function: no data
+  store, no model, no file system.
+
+The HTML has everything inside it: pictures are PNG images embedded as ``data:`` URIs, the style
+sheet is inline, there is no JavaScript and no address outside the file, so it opens the same
+offline, in a mail attachment or from a shared drive. Every value that comes from the user's data
+(customer ids, segment names, reasons) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from churnrisk import plots
+from churnrisk._io import atomic_path, check_writable
+
+__all__ = [
+    "SECTIONS",
+    "ReportResults",
+    "build_report",
+    "collect_report",
+    "metrics_frame",
+    "render_report",
+    "segment_column",
+    "write_report",
+]
+
+#: Section headings, in order; every report shows all of them (with a note when data is missing).
+SECTIONS = (
+    "Churn-rate history",
+    "Model quality against baselines",
+    "Customers at risk",
+    "Revenue at stake by segment",
+)
+
+METRIC_LABELS = {
+    "roc_auc": "ROC AUC",
+    "average_precision": "average precision",
+    "brier": "Brier score",
+    "log_loss": "log loss",
+    "lift_at_10pct": "lift, top 10 %",
+    "capture_at_10pct": "capture, top 10 %",
+    "base_rate": "base rate",
+    "n": "rows",
+}
+RATE_COLUMNS = (
+    "period_start",
+    "customers_start",
+    "customers_new",
+    "customers_lost",
+    "customers_end",
+    *plots.RATE_LABELS,
+)
+AT_RISK_COLUMNS = ("customer_id", "churn_probability", "risk_tier", "revenue_at_risk", "reasons")
+#: Columns whose names end so hold fractions, shown as percentages.
+_FRACTION_ENDINGS = ("rate", "churn", "probability", "share")
+
+
+@dataclass(frozen=True)
+class ReportResults:
+    """Everything a report shows, already computed.
+
+    Parameters
+    ----------
+    as_of : date or datetime
+        The date the data is as of.
+    model_name : str
+        Name of the model that produced the scores (e.g. its file name).
+    version : str
+        churnrisk version that made the report.
+    rates : DataFrame, optional
+        Historical churn rates, one row per period (columns of :func:`churnrisk.rates`).
+    metrics : DataFrame, optional
+        One row per scorer (``model`` first, then baselines), one column per metric key.
+    y_true : array-like, optional
+        0/1 outcomes of the evaluation rows.
+    y_scores : mapping of str to array-like
+        Scores of the same rows per scorer (``model`` and baselines) for the ROC and gain curves;
+        the calibration plot uses the ``model`` scores.
+    scores : DataFrame, optional
+        The scored customer list, sorted by priority (columns of :func:`churnrisk.scoring`).
+    segment_col : str, optional
+        Column of ``scores`` holding the segment. Without one, revenue is shown by risk tier.
+    top_n : int
+        Number of customers listed in the at-risk table.
+    notes : sequence of str
+        Short remarks shown under the title (e.g. the evaluation cutoff).
+    """
+
+    as_of: date | datetime
+    model_name: str
+    version: str
+    rates: pd.DataFrame | None = None
+    metrics: pd.DataFrame | None = None
+    y_true: Any = None
+    y_scores: Mapping[str, Any] = field(default_factory=dict)
+    scores: pd.DataFrame | None = None
+    segment_col: str | None = None
+    top_n: int = 50
+    notes: Sequence[str] = ()
+
+
+# --- rendering: a pure function of ReportResults ------------------------------------------------------
+
+
+def render_report(results: ReportResults) -> str:
+    """The report as one self-contained HTML document.
+
+    Parameters
+    ----------
+    results : ReportResults
+
+    Returns
+    -------
+    str
+        HTML with inline CSS and embedded PNG images, no script and no external address.
+    """
+    body = [
+        _header(results),
+        _section(SECTIONS[0], _rates_section(results)),
+        _section(SECTIONS[1], _quality_section(results)),
+        _section(SECTIONS[2], _at_risk_section(results)),
+        _section(SECTIONS[3], _revenue_section(results)),
+        _footer(results),
+    ]
+    return _PAGE.format(
+        title=_esc(f"Churn risk report, {_date(results.as_of)}"), css=_CSS, body="\n".join(body)
+    )
+
+
+def _esc(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _date(value: Any) -> str:
+    stamp = pd.Timestamp(value)
+    return stamp.strftime("%Y-%m-%d") if stamp == stamp.normalize() else stamp.strftime("%Y-%m-%d %H:%M")
+
+
+def _section(title: str, content: str) -> str:
+    anchor = title.lower().replace(" ", "-")
+    return f'<section id="{_esc(anchor)}">\n<h2>{_esc(title)}</h2>\n{content}\n</section>'
+
+
+def _note(text: str) -> str:
+    return f'<p class="note">{_esc(text)}</p>'
+
+
+def _header(results: ReportResults) -> str:
+    facts = [f"Data as of <b>{_esc(_date(results.as_of))}</b>", f"model <b>{_esc(results.model_name)}</b>"]
+    if results.scores is not None and len(results.scores):
+        scores = results.scores
+        facts.append(f"<b>{len(scores):,}</b> customers scored")
+        facts.append(f"expected churners <b>{_number(scores['churn_probability'].sum())}</b>")
+        if "revenue_at_risk" in scores.columns:
+            facts.append(f"revenue at risk <b>{_number(scores['revenue_at_risk'].sum())}</b>")
+    notes = "".join(_note(n) for n in results.notes)
+    return f"<header>\n<h1>Churn risk report</h1>\n<p>{' · '.join(facts)}</p>\n{notes}\n</header>"
+
+
+def _footer(results: ReportResults) -> str:
+    return (
+        f"<footer>As of {_esc(_date(results.as_of))} · model {_esc(results.model_name)} · "
+        f"churnrisk {_esc(results.version)}</footer>"
+    )
+
+
+def _rates_section(results: ReportResults) -> str:
+    rates = results.rates
+    if rates is None or rates.empty:
+        return _note("No churn-rate history: the data holds no complete period.")
+    parts = [_image(plots.plot_churn_rates, rates, alt="Churn rate by period", size=(9, 3.6))]
+    shown = [c for c in RATE_COLUMNS if c in rates.columns and rates[c].notna().any()]
+    recent = rates.sort_values("period_start").tail(12)[shown]
+    parts.append(_table(recent, caption=f"Last {len(recent)} periods"))
+    parts.append(
+        _note(
+            "Customer churn is the net change (start − end) / start and can be negative; adjusted churn "
+            "counts customers lost against the customers exposed during the period."
+        )
+    )
+    return "\n".join(parts)
+
+
+def _quality_section(results: ReportResults) -> str:
+    parts = []
+    if results.metrics is not None and not results.metrics.empty:
+        metrics = results.metrics.rename(columns=METRIC_LABELS)
+        parts.append(
+            _table(metrics.reset_index(names="scorer"), caption="Out-of-time test", highlight="model")
+        )
+    else:
+        parts.append(_note("No evaluation metrics were recorded for this model."))
+    if results.y_true is not None and "model" in results.y_scores:
+        parts.append('<div class="row">')
+        parts.append(_image(_roc_all, results.y_true, results.y_scores, alt="ROC curves", size=(3.7, 3.6)))
+        model_scores = results.y_scores["model"]
+        parts.append(
+            _image(plots.plot_calibration, results.y_true, model_scores, alt="Calibration", size=(3.7, 3.6))
+        )
+        parts.append(
+            _image(_gain_all, results.y_true, results.y_scores, alt="Cumulative gain", size=(3.7, 3.6))
+        )
+        parts.append("</div>")
+    else:
+        parts.append(_note("No labelled evaluation rows: curves are not available."))
+    return "\n".join(parts)
+
+
+def _roc_all(y_true: Any, y_scores: Mapping[str, Any], *, ax: Any) -> Any:
+    for name, score in y_scores.items():
+        plots.plot_roc(y_true, score, label=name, ax=ax)
+    return ax
+
+
+def _gain_all(y_true: Any, y_scores: Mapping[str, Any], *, ax: Any) -> Any:
+    for name, score in y_scores.items():
+        plots.plot_cumulative_gain(y_true, score, label=name, ax=ax)
+    return ax
+
+
+def _at_risk_section(results: ReportResults) -> str:
+    scores = results.scores
+    if scores is None or scores.empty:
+        return _note("No customers were scored.")
+    parts = ['<div class="row">']
+    if "risk_tier" in scores.columns:
+        parts.append(_image(plots.plot_risk_distribution, scores, alt="Risk scores by tier", size=(5.5, 3.6)))
+    if "reasons" in scores.columns:
+        counts = plots.reason_counts(scores)
+        if len(counts):
+            height = 1.2 + 0.32 * min(len(counts), 10)
+            parts.append(
+                _image(plots.plot_top_reasons, scores, alt="Most frequent reasons", size=(6.5, height))
+            )
+    parts.append("</div>")
+    extra = [results.segment_col] if results.segment_col else []
+    columns = [c for c in (*AT_RISK_COLUMNS, *extra) if c in scores.columns]
+    top = scores.head(results.top_n)[columns]
+    parts.append(_table(top, caption=f"The {len(top):,} customers at highest risk (of {len(scores):,})"))
+    return "\n".join(parts)
+
+
+def _revenue_section(results: ReportResults) -> str:
+    scores = results.scores
+    if scores is None or scores.empty or "revenue_at_risk" not in scores.columns:
+        return _note("No revenue at risk: the scored list has no revenue column.")
+    by = results.segment_col if results.segment_col and results.segment_col in scores.columns else "risk_tier"
+    parts = []
+    if by != results.segment_col:
+        parts.append(_note("The customers have no segment: revenue at risk is shown by risk tier."))
+    table = plots.revenue_by_segment(scores, by=by)
+    height = 1.2 + 0.32 * min(len(table), 20)
+    parts.append(_image(plots.plot_revenue_at_risk, scores, by=by, alt="Revenue at risk", size=(7, height)))
+    parts.append(_table(table.head(20), caption=f"Revenue at risk by {by}"))
+    return "\n".join(parts)
+
+
+def _image(draw: Callable[..., Any], *args: Any, alt: str, size: tuple[float, float], **kwargs: Any) -> str:
+    """Draw on a figure of its own (no pyplot state) and embed it as a base64 PNG."""
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=size, dpi=100, layout="constrained")
+    draw(*args, ax=figure.add_subplot(), **kwargs)
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", metadata={"Software": None})
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<figure><img alt="{_esc(alt)}" src="data:image/png;base64,{data}"></figure>'
+
+
+def _table(frame: pd.DataFrame, *, caption: str, highlight: str | None = None) -> str:
+    head = "".join(f"<th>{_esc(str(c).replace('_', ' '))}</th>" for c in frame.columns)
+    rows = []
+    for row in frame.itertuples(index=False):
+        cells = "".join(_cell(column, value) for column, value in zip(frame.columns, row, strict=True))
+        marked = ' class="highlight"' if highlight is not None and str(row[0]) == highlight else ""
+        rows.append(f"<tr{marked}>{cells}</tr>")
+    return (
+        f'<div class="scroll"><table>\n<caption>{_esc(caption)}</caption>\n<thead><tr>{head}</tr></thead>\n'
+        f"<tbody>\n{chr(10).join(rows)}\n</tbody>\n</table></div>"
+    )
+
+
+def _cell(column: Any, value: Any) -> str:
+    text, kind = _format(str(column), value)
+    return f'<td class="{kind}">{_esc(text)}</td>' if kind else f"<td>{_esc(text)}</td>"
+
+
+def _format(column: str, value: Any) -> tuple[str, str]:
+    """Display text of a cell and its CSS class: "num" (right-aligned), "date" or "" (text)."""
+    if isinstance(value, list | tuple | np.ndarray):
+        return "; ".join(str(v) for v in value), ""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return "", ""
+    if isinstance(value, datetime | date | pd.Timestamp):
+        return _date(value), "date"
+    if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
+        return str(value), ""
+    if column.lower().endswith(_FRACTION_ENDINGS) or column.lower().startswith("capture"):
+        return f"{float(value):.1%}", "num"
+    return _number(value), "num"
+
+
+def _number(value: Any) -> str:
+    """Whole numbers with thousands separators; other values with 2 decimals, 3 below 1."""
+    if isinstance(value, int | np.integer):
+        return f"{value:,}"
+    value = float(value)
+    return f"{value:,.3f}" if abs(value) < 1 else f"{value:,.2f}"
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{css}</style>
+</head>
+<body>
+{body}
+</body>
+</html>
+"""
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; margin: 0 auto;
+       max-width: 1240px; padding: 1.5rem 2rem; color: #1f2328; background: #fff; }
+h1 { margin: 0 0 .3rem; font-size: 1.8rem; }
+h2 { border-bottom: 2px solid #d0d7de; padding-bottom: .3rem; margin-top: 2.2rem; }
+header p { margin: .3rem 0; }
+.note { color: #57606a; font-size: .92rem; }
+.scroll { overflow-x: auto; }
+.row { display: flex; flex-wrap: wrap; gap: 1rem; align-items: flex-start; }
+figure { margin: .6rem 0; }
+img { max-width: 100%; height: auto; }
+table { border-collapse: collapse; margin: .8rem 0; font-size: .88rem; }
+caption { text-align: left; font-weight: 600; padding: .3rem 0; }
+th, td { border-bottom: 1px solid #d8dee4; padding: .3rem .6rem; text-align: left; vertical-align: top; }
+th { background: #f6f8fa; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.date { white-space: nowrap; }
+tr.highlight td { background: #fff8c5; font-weight: 600; }
+footer { margin-top: 2.5rem; padding-top: .6rem; border-top: 1px solid #d0d7de; color: #57606a;
+         font-size: .85rem; }
+"""
+
+
+# --- collecting the numbers from the toolkit ------------------------------------------------------------
+
+#: Columns every scored list has; any other column of it is a segment column.
+SCORE_COLUMNS = (
+    "customer_id",
+    "churn_probability",
+    "risk_tier",
+    "revenue_at_risk",
+    "reasons",
+    "as_of",
+    "model",
+)
+
+
+def metrics_frame(metrics: Mapping[str, Any] | None) -> pd.DataFrame | None:
+    """The metrics a model carries (``{"roc_auc": ..., "baselines": {name: {...}}}``) as one table.
+
+    Rows: ``model`` first, then each baseline; columns: the metric keys present, in the order of
+    :data:`METRIC_LABELS`, then any others.
+    """
+    if not metrics:
+        return None
+    rows = {"model": {k: v for k, v in metrics.items() if not isinstance(v, Mapping)}}
+    for name, values in (metrics.get("baselines") or {}).items():
+        rows[str(name)] = dict(values)
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    order = [k for k in METRIC_LABELS if k in frame.columns]
+    frame = frame[order + [c for c in frame.columns if c not in order]]
+    return frame.apply(pd.to_numeric, errors="coerce")
+
+
+def segment_column(scores: pd.DataFrame) -> str | None:
+    """The segment column of a scored list: ``segment`` when present, else the first extra column."""
+    extra = [c for c in scores.columns if c not in SCORE_COLUMNS]
+    if "segment" in extra:
+        return "segment"
+    return extra[0] if extra else None
+
+
+def collect_report(
+    model: Any, store: Any, *, as_of: datetime | None = None, top_n: int = 50
+) -> ReportResults:
+    """Compute what the report shows, by calling the toolkit's public functions.
+
+    Parameters
+    ----------
+    model : str, path or ChurnModel
+        A model file (loaded safely by :func:`churnrisk.modelfile.load_model`) or a model object.
+    store : EventStore
+        The event data, validated (:func:`churnrisk.load_store`).
+    as_of : datetime, optional
+        The date the data is as of. Default: the latest event in the data.
+    top_n : int
+        Number of customers listed in the at-risk table.
+
+    Returns
+    -------
+    ReportResults
+    """
+    raise NotImplementedError
+
+
+def build_report(model: Any, store: Any, *, as_of: datetime | None = None, top_n: int = 50) -> str:
+    """The HTML report for ``model`` on ``store``: :func:`collect_report` then :func:`render_report`."""
+    return render_report(collect_report(model, store, as_of=as_of, top_n=top_n))
+
+
+def write_report(
+    model: Any,
+    store: Any,
+    path: str | os.PathLike[str],
+    *,
+    as_of: datetime | None = None,
+    top_n: int = 50,
+    overwrite: bool = False,
+) -> Path:
+    """Build the report and write it to ``path`` atomically; refuse to replace a file unless asked."""
+    check_writable(path, overwrite=overwrite)  # before the work, not after it
+    text = build_report(model, store, as_of=as_of, top_n=top_n)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)

@@ -1,0 +1,208 @@
+"""The Spark engine: same declarations, same numbers as the default engine (Spark in local mode)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from churnrisk.errors import ChurnriskError, DataError
+from churnrisk.features import FAMILIES, build_features
+from churnrisk.spark import spark_available
+from churnrisk.store import EventStore
+
+_MISSING = spark_available()
+pytestmark = [pytest.mark.spark, pytest.mark.skipif(_MISSING is not None, reason=str(_MISSING))]
+
+CUTOFF = "2024-06-30"
+
+
+@pytest.fixture(scope="module")
+def spark():
+    from churnrisk.spark import spark_session
+
+    session = spark_session(master="local[2]", driver_memory="1g", shuffle_partitions=4)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def spark_demo(spark, demo_store):
+    from churnrisk.spark import SparkEventStore
+
+    return SparkEventStore.from_event_store(demo_store, spark=spark)
+
+
+def assert_same_features(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Same columns, order, index and dtypes; counts exactly, floats to 1e-9 relative."""
+    assert list(got.columns) == list(expected.columns)
+    pd.testing.assert_index_equal(got.index, expected.index)
+    pd.testing.assert_series_equal(got.dtypes, expected.dtypes)
+    exact = [c for c in expected.columns if not pd.api.types.is_float_dtype(expected[c])]
+    floats = [c for c in expected.columns if pd.api.types.is_float_dtype(expected[c])]
+    pd.testing.assert_frame_equal(got[exact], expected[exact], check_exact=True)
+    # atol only for differences of sums that cancel to ~0 (summation order differs between engines)
+    pd.testing.assert_frame_equal(got[floats], expected[floats], check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+# ---------------------------------------------------------------------- parity on the demo data
+@pytest.mark.parametrize(("cutoff", "windows"), [(CUTOFF, (30, 90, 180, 365)), ("2023-12-31", (7, 60))])
+def test_features_equal_default_engine_on_demo_data(spark_demo, demo_store, cutoff, windows):
+    from churnrisk.spark import build_features as spark_features
+    from churnrisk.spark import to_pandas
+
+    expected = build_features(demo_store, cutoff, windows=windows)
+    got = to_pandas(spark_features(spark_demo, cutoff, windows=windows))
+    # every family takes part, so the comparison covers all of them
+    assert {f.name for f in FAMILIES} == {c.split("_")[0] for c in expected.columns}
+    assert len(expected) > 100
+    assert_same_features(got, expected)
+
+
+def test_features_from_parquet_and_csv_folders(spark, demo_store, tmp_path):
+    from churnrisk.spark import build_features as spark_features
+    from churnrisk.spark import read_store, to_pandas
+
+    for name, frame in demo_store.tables.items():
+        frame.write_parquet(tmp_path / f"{name}.parquet")
+    expected = build_features(demo_store, CUTOFF)
+    got = to_pandas(spark_features(read_store(tmp_path, spark=spark), CUTOFF))
+    assert_same_features(got, expected)
+
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    for name, frame in demo_store.tables.items():
+        frame.write_csv(csv / f"{name}.csv")
+    from_csv = EventStore.from_folder(csv)
+    got = to_pandas(spark_features(read_store(csv, spark=spark), CUTOFF))
+    assert_same_features(got, build_features(from_csv, CUTOFF))
+
+
+# ---------------------------------------------------------------------- small stores, by hand
+def _store(**frames: pd.DataFrame) -> EventStore:
+    return EventStore.from_frames(frames)
+
+
+def test_hand_computed_values_with_ties_and_window_edges(spark):
+    from churnrisk.spark import build_features as spark_features
+    from churnrisk.spark import to_pandas
+
+    ts = pd.to_datetime
+    store = _store(
+        customers=pd.DataFrame({"customer_id": [1, 2, 3], "signup_at": ts(["2024-01-01"] * 2 + ["2024-08-01"])}),
+        orders=pd.DataFrame(
+            {
+                "customer_id": [1, 1, 1, 2, 3],
+                # exactly at the window start (excluded), inside, exactly at the cutoff (included)
+                "ordered_at": ts(["2024-05-31", "2024-06-10", "2024-06-30", "2024-07-01", "2024-06-01"]),
+                "amount": [10.0, 20.0, 30.0, 99.0, 5.0],
+            }
+        ),
+        surveys=pd.DataFrame(
+            {
+                "customer_id": [1, 1, 1],
+                "answered_at": ts(["2024-06-01", "2024-06-05", "2024-06-05"]),  # a tie: input order decides
+                "kind": ["csat", "csat", "csat"],
+                "score": [5.0, 2.0, 4.0],
+            }
+        ),
+    )
+    got = to_pandas(spark_features(store, "2024-06-30", windows=[30], spark=spark))
+    assert got.index.tolist() == [1, 2]  # 3 signed up after the cutoff
+    assert got["purchases_frequency_30d"].tolist() == [2, 0]  # 2's order is after the cutoff
+    assert got["purchases_monetary_30d"].tolist() == [50.0, 0.0]
+    assert got.loc[1, "purchases_recency"] == 0.0
+    assert got.loc[1, "purchases_usual_gap"] == pytest.approx(30 / 2)
+    assert np.isnan(got.loc[2, "purchases_recency"])
+    assert got.loc[1, "surveys_csat_last"] == 4.0
+    assert got.loc[1, "surveys_csat_prev"] == 2.0
+    assert got.loc[1, "surveys_csat_trend"] == 2.0
+    assert_same_features(got, build_features(store, "2024-06-30", windows=[30]))
+
+
+# ---------------------------------------------------------------------- reading errors
+def test_read_store_reports_unreadable_values_and_missing_columns(spark, tmp_path):
+    from churnrisk.spark import read_store
+
+    pl.DataFrame({"customer_id": ["1", "2"]}).write_csv(tmp_path / "customers.csv")
+    pl.DataFrame(
+        {"customer_id": ["1", "2", "2"], "ordered_at": ["2024-01-01", "not a date", ""], "amount": ["1", "x", "3"]}
+    ).write_csv(tmp_path / "orders.csv")
+    with pytest.raises(DataError) as caught:
+        read_store(tmp_path, spark=spark)
+    text = str(caught.value)
+    assert "orders.ordered_at: values that cannot be read (1 row)" in text
+    assert "orders.amount: values that cannot be read (1 row)" in text
+
+    (tmp_path / "orders.csv").unlink()
+    pl.DataFrame({"customer_id": ["1"], "when": ["2024-01-01"]}).write_csv(tmp_path / "orders.csv")
+    with pytest.raises(DataError, match="orders.ordered_at, amount: missing required column"):
+        read_store(tmp_path, spark=spark)
+
+
+def test_read_store_without_customers_is_a_clear_error(spark, tmp_path):
+    from churnrisk.spark import read_store
+
+    with pytest.raises(ChurnriskError, match="has no customers table"):
+        read_store(tmp_path, spark=spark)
+
+
+# ---------------------------------------------------------------------- scoring
+@pytest.fixture(scope="module")
+def saved_model(demo_store, tmp_path_factory):
+    from churnrisk.model import ChurnModel, input_schema, make_pipeline
+    from churnrisk.modelfile import save_model
+
+    features = build_features(demo_store, CUTOFF)
+    schema = input_schema(features)
+    rng = np.random.default_rng(0)
+    churned = (features["purchases_recency"].fillna(999) > 60) ^ (rng.random(len(features)) < 0.1)
+    pipeline = make_pipeline(schema, model="logistic").fit(features, churned.astype(int))
+    path = tmp_path_factory.mktemp("model") / "demo.skops"
+    save_model(ChurnModel(pipeline, {"schema": schema, "name": "demo"}), path)
+    return path, features
+
+
+def test_scoring_on_spark_equals_in_process_scoring(spark, spark_demo, saved_model, tmp_path):
+    from churnrisk.modelfile import load_model
+    from churnrisk.spark import build_features as spark_features
+    from churnrisk.spark import score, write_parquet
+
+    path, features = saved_model
+    expected = pd.Series(load_model(path).predict_proba(features), index=features.index)
+    scored = score(spark_features(spark_demo, CUTOFF).repartition(3), path)
+    out = write_parquet(scored, tmp_path / "scores.parquet")
+    got = pl.read_parquet(f"{out}/*.parquet").to_pandas().set_index("customer_id")["churn_probability"]
+    assert len(got) == len(expected)
+    pd.testing.assert_series_equal(got.sort_index(), expected, check_names=False, rtol=1e-12)
+    with pytest.raises(ChurnriskError, match="already exists"):
+        write_parquet(scored, tmp_path / "scores.parquet")
+
+
+def test_scoring_refuses_features_the_model_does_not_know(spark, saved_model):
+    from churnrisk.spark import score
+
+    path, features = saved_model
+    frame = spark.createDataFrame(pl.from_pandas(features.reset_index()[["customer_id"]]).to_arrow())
+    with pytest.raises(ChurnriskError, match="lacks .* column"):
+        score(frame, path)
+
+
+def test_scoring_refuses_a_tampered_model(spark, saved_model, tmp_path):
+    from churnrisk.spark import score
+
+    path, features = saved_model
+    bad = tmp_path / "bad.skops"
+    bad.write_bytes(path.read_bytes() + b"x")
+    (tmp_path / "bad.json").write_text(path.with_suffix(".json").read_text())
+    frame = spark.createDataFrame(pl.from_pandas(features.reset_index()).to_arrow())
+    with pytest.raises(ChurnriskError, match="does not match the hash"):
+        score(frame, bad)
+
+
+def test_cutoff_is_checked_before_spark_runs(spark_demo):
+    from churnrisk.spark import build_features as spark_features
+
+    with pytest.raises(ChurnriskError, match="'cutoff' parameter"):
+        spark_features(spark_demo, "not a date")

@@ -120,8 +120,7 @@ def _with_churn_type(
 ) -> pl.DataFrame:
     """Voluntary or involuntary, judged at the end of the spell that was running at ``start``."""
     ended = (
-        spells.filter((pl.col("start") <= start) & pl.col("end").is_not_null())
-        .filter((pl.col("end") > start) & (pl.col("end") <= end))
+        spells.filter((pl.col("end") > start) & (pl.col("end") <= end))
         .join(frame.filter(pl.col("churned") == 1).select(ID), on=ID, how="semi")
         .group_by(ID)
         .agg(pl.col("end").max().alias("churned_at"))

@@ -437,7 +437,11 @@ def train_model(
             for k, v in (("train", train_c), ("calibration", cal_c), ("test", test_c))
         },
         "rows": {k: int(v.sum()) for k, v in part.items()},
-        "notes": [f"{c}: left out, never observed in the training rows" for c in empty],
+        "notes": [
+            f"left out {len(empty)} feature(s) never observed before the test cutoff: {', '.join(empty)}"
+        ]
+        if empty
+        else [],
         "schema": schema,
         "reference": reference_values(X[part["train"]], schema),
         "spread": spread_values(X[part["train"]], schema),
@@ -494,3 +498,39 @@ def feature_families(columns: Sequence[str]) -> dict[str, str]:
 
     names = sorted((f.name for f in FAMILIES), key=len, reverse=True)
     return {c: next((n for n in names if c.startswith(f"{n}_")), c) for c in columns}
+
+
+def cutoff_range(first: Any, last: Any, *, every: str = "1M") -> list[pd.Timestamp]:
+    """Cutoffs from ``first`` to ``last`` every ``N`` days (``30D``), weeks (``2W``) or months (``1M``).
+
+    Counted back from ``last``, so the latest cutoff is always ``last`` itself.
+
+    Examples
+    --------
+    >>> [c.strftime("%Y-%m-%d") for c in cutoff_range("2024-01-15", "2024-04-01", every="1M")]
+    ['2024-02-01', '2024-03-01', '2024-04-01']
+    """
+    text = str(every).strip().upper()
+    number, unit = text[:-1] or "1", text[-1:]
+    if unit not in ("D", "W", "M") or not number.isdigit() or int(number) <= 0:
+        raise ChurnriskError(
+            f"The 'every' parameter must look like 30D, 2W or 1M. Got {every!r} instead. Suggestion: --every 1M."
+        )
+    step = {
+        "D": pd.DateOffset(days=int(number)),
+        "W": pd.DateOffset(weeks=int(number)),
+        "M": pd.DateOffset(months=int(number)),
+    }[unit]
+    first, out = pd.Timestamp(first), [pd.Timestamp(last)]
+    while out[-1] - step >= first:
+        out.append(out[-1] - step)
+    return sorted(out)
+
+
+def default_cutoffs(store: Any, *, horizon: int, lead_time: int = 0, every: str = "1M") -> list[pd.Timestamp]:
+    """Monthly cutoffs from 180 days after the first event to the last cutoff whose outcome is known."""
+    from churnrisk.rates._periods import data_span
+
+    first, last = data_span(store)
+    latest = pd.Timestamp(last) - pd.Timedelta(days=horizon + lead_time)
+    return cutoff_range(pd.Timestamp(first) + pd.Timedelta(days=180), latest.normalize(), every=every)

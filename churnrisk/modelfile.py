@@ -47,6 +47,7 @@ TRUSTED_TYPES: frozenset[str] = frozenset(
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+        "sklearn.model_selection._split.StratifiedKFold",  # the cv of a snapshot model's calibration
         "sklearn.utils.validation.check_array",
     }
 )

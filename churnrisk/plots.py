@@ -45,7 +45,7 @@ __all__ = [
 
 #: Rate columns drawn by :func:`plot_churn_rates` by default, with their legend labels.
 RATE_LABELS: dict[str, str] = {
-    "customer_churn_rate": "customer churn (net change)",
+    "lost_churn_rate": "customer churn (lost / start)",
     "adjusted_churn_rate": "adjusted churn (exposure)",
     "gross_revenue_churn": "gross revenue churn",
     "net_revenue_churn": "net revenue churn",
@@ -116,7 +116,9 @@ def plot_churn_rates(
         historical rates of :mod:`churnrisk.rates`. Rows of several segments are refused: filter one.
     columns : sequence of str, optional
         Rate columns to draw. Default: those of :data:`RATE_LABELS` that are present and not all
-        missing (revenue churn exists only for subscription data).
+        missing (revenue churn exists only for subscription data). The seed's net-change rate
+        ``customer_churn_rate`` is not drawn by default: in a growing business it is strongly
+        negative and would flatten every other line; pass it in ``columns`` to see it.
     ax : matplotlib Axes, optional
 
     Returns
@@ -134,8 +136,9 @@ def plot_churn_rates(
     _require(rates, columns, "plot_churn_rates")
     ax = _axes(ax)
     ordered = rates.sort_values("period_start")
+    labels = {**RATE_LABELS, "customer_churn_rate": "customer churn (net change)"}
     for column in columns:
-        ax.plot(ordered["period_start"], ordered[column], marker="o", label=RATE_LABELS.get(column, column))
+        ax.plot(ordered["period_start"], ordered[column], marker="o", label=labels.get(column, column))
     ax.set_xlabel("period start")
     ax.set_ylabel("churn rate")
     _percent_axis(ax.yaxis)
@@ -574,6 +577,7 @@ def reason_counts(
     scores: pd.DataFrame,
     *,
     tiers: Sequence[Any] | None = None,
+    n_customers: int | None = None,
     generalize_numbers: bool = True,
 ) -> pd.DataFrame:
     """How often each reason is given among high-risk customers.
@@ -585,6 +589,9 @@ def reason_counts(
         ``risk_tier`` and ``churn_probability`` when ``tiers`` is not given.
     tiers : sequence, optional
         Risk tiers to count. Default: the highest tier present.
+    n_customers : int, optional
+        Count among the ``n_customers`` customers with the highest churn probability instead
+        (e.g. the list a retention team works through); excludes ``tiers``.
     generalize_numbers : bool
         Replace numbers by ``#`` so that "3 failed payments" and "4 failed payments" count as one.
 
@@ -595,9 +602,15 @@ def reason_counts(
         counted, most frequent first (ties by reason text).
     """
     _require(scores, ["reasons"], "reason_counts")
-    if tiers is None and "risk_tier" in scores.columns:
-        tiers = _tier_order(scores)[-1:]
-    chosen = scores if tiers is None else scores[scores["risk_tier"].isin(list(tiers))]
+    if n_customers is not None:
+        if tiers is not None:
+            raise ChurnriskError("reason_counts takes tiers or n_customers, not both.")
+        _require(scores, ["churn_probability"], "reason_counts")
+        chosen = scores.sort_values("churn_probability", ascending=False, kind="stable").head(n_customers)
+    else:
+        if tiers is None and "risk_tier" in scores.columns:
+            tiers = _tier_order(scores)[-1:]
+        chosen = scores if tiers is None else scores[scores["risk_tier"].isin(list(tiers))]
     per_customer = chosen["reasons"].map(_split_reasons)
     if generalize_numbers:
         per_customer = per_customer.map(lambda rs: [_NUMBER.sub("#", r) for r in rs])
@@ -612,6 +625,7 @@ def plot_top_reasons(
     scores: pd.DataFrame,
     *,
     tiers: Sequence[Any] | None = None,
+    n_customers: int | None = None,
     top: int = 10,
     generalize_numbers: bool = True,
     ax: Axes | None = None,
@@ -625,12 +639,14 @@ def plot_top_reasons(
     matplotlib Axes
         The most frequent reason is the top bar.
     """
-    counts = reason_counts(scores, tiers=tiers, generalize_numbers=generalize_numbers).head(top)
+    counts = reason_counts(
+        scores, tiers=tiers, n_customers=n_customers, generalize_numbers=generalize_numbers
+    ).head(top)
     ax = _axes(ax)
     ax.barh(counts["reason"].tolist()[::-1], counts["customers"].to_numpy()[::-1], color="tab:red")
     ax.set_xlabel("high-risk customers given this reason")
     _integer_axis(ax.xaxis)
-    ax.set_title("Top reasons, high-risk customers")
+    ax.set_title("Most frequent reasons among high-risk customers")
     return ax
 
 

@@ -57,6 +57,8 @@ METRIC_LABELS = {
     "log_loss": "log loss",
     "lift_at_10pct": "lift, top 10 %",
     "capture_at_10pct": "capture, top 10 %",
+    "lift_at_20pct": "lift, top 20 %",
+    "capture_at_20pct": "capture, top 20 %",
     "base_rate": "base rate",
     "n": "rows",
 }
@@ -240,17 +242,23 @@ def _at_risk_section(results: ReportResults) -> str:
     scores = results.scores
     if scores is None or scores.empty:
         return _note("No customers were scored.")
-    parts = ['<div class="row">']
+    parts = []
     if "risk_tier" in scores.columns:
-        parts.append(_image(plots.plot_risk_distribution, scores, alt="Risk scores by tier", size=(5.5, 3.6)))
+        parts.append(_image(plots.plot_risk_distribution, scores, alt="Risk scores by tier", size=(6, 3.6)))
     if "reasons" in scores.columns:
-        counts = plots.reason_counts(scores)
+        # the reasons of the customers listed below: the ones a retention team will call first
+        counts = plots.reason_counts(scores, n_customers=results.top_n)
         if len(counts):
-            height = 1.2 + 0.32 * min(len(counts), 10)
+            size = (10.5, 1.3 + 0.3 * min(len(counts), 10))
             parts.append(
-                _image(plots.plot_top_reasons, scores, alt="Most frequent reasons", size=(6.5, height))
+                _image(
+                    plots.plot_top_reasons,
+                    scores,
+                    n_customers=results.top_n,
+                    alt="Most frequent reasons",
+                    size=size,
+                )
             )
-    parts.append("</div>")
     extra = [results.segment_col] if results.segment_col else []
     columns = [c for c in (*AT_RISK_COLUMNS, *extra) if c in scores.columns]
     top = scores.head(results.top_n)[columns]
@@ -313,6 +321,8 @@ def _format(column: str, value: Any) -> tuple[str, str]:
         return _date(value), "date"
     if isinstance(value, bool | np.bool_) or not isinstance(value, int | float | np.number):
         return str(value), ""
+    if column.lower() == "id" or column.lower().endswith("_id"):
+        return str(value), ""  # an identifier, not a quantity: no thousands separator
     if column.lower().endswith(_FRACTION_ENDINGS) or column.lower().startswith("capture"):
         return f"{float(value):.1%}", "num"
     return _number(value), "num"
@@ -377,21 +387,24 @@ SCORE_COLUMNS = (
 )
 
 
-def metrics_frame(metrics: Mapping[str, Any] | None) -> pd.DataFrame | None:
-    """The metrics a model carries (``{"roc_auc": ..., "baselines": {name: {...}}}``) as one table.
+def metrics_frame(
+    metrics: Mapping[str, Any] | None, baselines: Mapping[str, Mapping[str, Any]] | None = None
+) -> pd.DataFrame | None:
+    """The model's metrics and its baselines' (same keys, same rows) as one table.
 
     Rows: ``model`` first, then each baseline; columns: the metric keys present, in the order of
-    :data:`METRIC_LABELS`, then any others.
+    :data:`METRIC_LABELS`, then any others. Missing values (``None``) become NaN.
     """
     if not metrics:
         return None
-    rows = {"model": {k: v for k, v in metrics.items() if not isinstance(v, Mapping)}}
-    for name, values in (metrics.get("baselines") or {}).items():
-        rows[str(name)] = dict(values)
+    rows = {"model": dict(metrics), **{str(name): dict(values) for name, values in (baselines or {}).items()}}
     frame = pd.DataFrame.from_dict(rows, orient="index")
     order = [k for k in METRIC_LABELS if k in frame.columns]
     frame = frame[order + [c for c in frame.columns if c not in order]]
-    return frame.apply(pd.to_numeric, errors="coerce")
+    frame = frame.apply(pd.to_numeric, errors="coerce").astype(float)
+    if "n" in frame.columns:
+        frame["n"] = frame["n"].astype("Int64")
+    return frame
 
 
 def segment_column(scores: pd.DataFrame) -> str | None:
@@ -407,14 +420,23 @@ def collect_report(
 ) -> ReportResults:
     """Compute what the report shows, by calling the toolkit's public functions.
 
+    * the scored list: :func:`churnrisk.scoring.score_store` at ``as_of``;
+    * the churn-rate history: :func:`churnrisk.rates.churn_rates`, monthly, up to ``as_of``, under
+      the model's churn definition;
+    * model quality: :func:`churnrisk.evaluation.evaluate_model` at the latest cutoff whose outcome
+      is known by ``as_of`` (``as_of`` − lead time − horizon), and
+      :func:`churnrisk.evaluation.baseline_scores` on the same rows for the baselines' curves. When the
+      data are too short for that, the metrics recorded in the model at training are shown instead.
+
     Parameters
     ----------
     model : str, path or ChurnModel
-        A model file (loaded safely by :func:`churnrisk.modelfile.load_model`) or a model object.
+        A model file (loaded safely by :func:`churnrisk.modelfile.load_model`) or a model object
+        trained on an event store.
     store : EventStore
         The event data, validated (:func:`churnrisk.load_store`).
     as_of : datetime, optional
-        The date the data is as of. Default: the latest event in the data.
+        The date the data is as of. Default: the last instant in the data.
     top_n : int
         Number of customers listed in the at-risk table.
 
@@ -422,7 +444,92 @@ def collect_report(
     -------
     ReportResults
     """
-    raise NotImplementedError
+    from churnrisk import __version__
+    from churnrisk.model import ChurnModel
+    from churnrisk.modelfile import load_model
+    from churnrisk.rates._periods import data_span
+    from churnrisk.scoring import score_store
+
+    if not isinstance(model, ChurnModel):
+        model = load_model(model)
+    as_of_ts = pd.Timestamp(as_of if as_of is not None else data_span(store)[1])
+    scores = score_store(model, store, as_of=as_of_ts)
+    quality, notes = _quality(model, store, as_of_ts)
+    return ReportResults(
+        as_of=as_of_ts,
+        model_name=model.name,
+        version=__version__,
+        rates=_history(model, store, as_of_ts),
+        scores=scores,
+        segment_col=segment_column(scores),
+        top_n=top_n,
+        notes=notes,
+        **quality,
+    )
+
+
+def _history(model: Any, store: Any, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    from churnrisk.errors import ChurnriskError
+    from churnrisk.rates import churn_rates
+
+    meta = model.metadata
+    try:
+        return churn_rates(
+            store,
+            period="month",
+            end=as_of,
+            definition=meta["definition"],
+            inactivity_days=meta.get("lookback") or meta["horizon"],
+        )
+    except ChurnriskError:  # e.g. less than one complete month of data: the section says so
+        return None
+
+
+def _quality(model: Any, store: Any, as_of: pd.Timestamp) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """Metrics table and evaluation curves, fresh at the latest known cutoff, else from training."""
+    from churnrisk.errors import ChurnriskError
+    from churnrisk.evaluation import baseline_scores, evaluate_model
+
+    meta = model.metadata
+    gap = pd.Timedelta(days=meta["horizon"] + (meta.get("lead_time") or 0))
+    cutoff = (as_of - gap).normalize()
+    try:
+        evaluated = evaluate_model(model, store, cutoff=cutoff)
+    except ChurnriskError as exc:
+        recorded = metrics_frame(meta.get("metrics"), meta.get("baselines"))
+        note = f"Model quality as recorded at training (no fresh evaluation: {exc})"
+        return {"metrics": recorded}, (note,)
+    rows = evaluated["scores"]
+    others = baseline_scores(
+        store,
+        rows,
+        cutoff=cutoff,
+        definition=meta["definition"],
+        horizon=meta["horizon"],
+        lookback=meta.get("lookback"),
+    )
+    quality = {
+        "metrics": metrics_frame(evaluated["metrics"], evaluated["baselines"]),
+        "y_true": rows["churned"].to_numpy(dtype=int),
+        "y_scores": {"model": rows["churn_probability"].to_numpy(dtype=float), **others},
+    }
+    return quality, (_evaluation_note(meta, cutoff, gap),)
+
+
+def _evaluation_note(meta: Mapping[str, Any], cutoff: pd.Timestamp, gap: pd.Timedelta) -> str:
+    """Say which rows the quality section measures, and whether the model could have seen them."""
+    text = (
+        f"Model quality is measured on the customers at the cutoff {cutoff.date()}, whose churn within "
+        f"{meta['horizon']} days is known by the as-of date."
+    )
+    cutoffs = meta.get("cutoffs") or {}
+    fitted = [pd.Timestamp(c) for key in ("train", "calibration") for c in cutoffs.get(key, [])]
+    if fitted and max(fitted) + gap > cutoff:
+        return text + (
+            f" The model learned from outcomes up to {(max(fitted) + gap).date()}, after this cutoff: "
+            "these figures are optimistic. Report on later data for an out-of-time measure."
+        )
+    return text + " The model never saw these outcomes (out of time)."
 
 
 def build_report(model: Any, store: Any, *, as_of: datetime | None = None, top_n: int = 50) -> str:

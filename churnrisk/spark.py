@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -104,6 +105,7 @@ def spark_session(
         "spark.driver.memory": driver_memory,
         "spark.sql.shuffle.partitions": str(shuffle_partitions),
         "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
         "spark.sql.session.timeZone": "UTC",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
     }
@@ -337,7 +339,7 @@ def _parse(
         value = F.try_to_timestamp(text).cast("timestamp_ntz")
         return value, value.isNull() & text.isNotNull()
     if kind == "number":
-        value = F.try_cast(text, "double") if dtype == "string" else col.cast("double")
+        value = text.try_cast("double") if dtype == "string" else col.cast("double")
         return value, value.isNull() & text.isNotNull() if dtype == "string" else None
     if kind == "bool":
         if dtype == "boolean":
@@ -361,7 +363,7 @@ def _unify_ids(tables: dict[str, DataFrame]) -> dict[str, DataFrame]:
         if ids[name] in ("long", "integer", "short", "byte"):
             continue
         value = F.col("customer_id")
-        as_long = F.try_cast(value, "long") if ids[name] == "string" else value.cast("long")
+        as_long = value.try_cast("long") if ids[name] == "string" else value.cast("long")
         canonical = as_long.cast("string") == (
             F.trim(value) if ids[name] == "string" else as_long.cast("string")
         )
@@ -493,7 +495,11 @@ def score(
     def batches(stream: Iterator[Any]) -> Iterator[Any]:
         return _score_batches(stream, payload.value, customer_col, trust_pickle)
 
-    return features.select(columns).mapInArrow(batches, schema)
+    with warnings.catch_warnings():
+        # PySpark warns about pandas >= 3 for every Python UDF; batches here reach pandas through
+        # PyArrow's own conversion, not PySpark's, which is what the warning is about.
+        warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
+        return features.select(columns).mapInArrow(batches, schema)
 
 
 def _model_files(model: str | os.PathLike[str]) -> dict[str, bytes]:

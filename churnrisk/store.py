@@ -206,7 +206,21 @@ class EventStore:
     def from_frames(
         cls, frames: Mapping[str, pd.DataFrame | pl.DataFrame], *, config: StoreConfig | None = None
     ) -> EventStore:
-        """Type DataFrames (pandas or Polars) given by contract table name."""
+        """Type DataFrames (pandas or Polars) given by contract table name.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> store = EventStore.from_frames({
+        ...     "customers": pd.DataFrame({"customer_id": [1, 2]}),
+        ...     "orders": pd.DataFrame({"customer_id": [1], "ordered_at": ["2024-03-01T10:00:00+02:00"],
+        ...                             "amount": [9.5]}),
+        ... })
+        >>> store
+        EventStore(customers=2, orders=1)
+        >>> store["orders"]["ordered_at"].to_list()  # offsets become UTC
+        [datetime.datetime(2024, 3, 1, 8, 0)]
+        """
         config = config or StoreConfig()
         unknown = sorted(set(frames) - set(TABLES))
         if unknown:
@@ -610,24 +624,43 @@ class _MixedZones(Exception):
 
 
 #: ISO 8601, extended form: a date, optionally a time (minutes, seconds, fraction), optionally an offset.
-_ISO = (
+_ISO_LOCAL = (
     r"^(?<date>\d{4}-\d{2}-\d{2})"
     r"(?:[T ](?<hour>\d{2}):(?<minute>\d{2})(?::(?<second>\d{2})(?:[.,](?<fraction>\d{1,9}))?)?)?"
-    r"\s*(?<offset>Z|z|[+-]\d{2}(?::?\d{2})?)?$"
 )
+_OFFSET = r"Z|z|[+-]\d{2}(?::?\d{2})?"
+_ISO = _ISO_LOCAL + rf"\s*(?<offset>{_OFFSET})?$"
+_ISO_AWARE = _ISO_LOCAL + rf"\s*(?:{_OFFSET})$"
 
 
 def _parse_iso(text: pl.Series) -> pl.Series:
-    """Parse ISO 8601 text, vectorised: split into parts, rebuild one canonical form, parse that.
+    """Parse ISO 8601 text into naive ``Datetime[us]`` (values with an offset converted to UTC).
 
-    Values with an offset are converted to UTC; a mix of values with and without one raises
-    :class:`_MixedZones`. Anything that is not ISO 8601 becomes null (and is reported by the caller).
+    A mix of values with and without an offset raises :class:`_MixedZones`; anything that is not
+    ISO 8601 becomes null (and is reported by the caller). Only values of the ISO shape reach the
+    fast parser, so its format inference can never read ``01/02/2024`` one way or the other.
     """
-    parts = text.str.extract_groups(_ISO).struct.unnest()
-    aware = parts["offset"].is_not_null()
-    naive = parts["date"].is_not_null() & ~aware
+    iso = text.str.contains(_ISO).fill_null(False)
+    aware = text.str.contains(_ISO_AWARE).fill_null(False)
+    naive = iso & ~aware
     if aware.any() and naive.any():
         raise _MixedZones(text, aware, naive)
+    utc = bool(aware.any())
+    shaped = pl.select(pl.when(iso).then(text)).to_series()
+    fast = shaped.str.to_datetime(time_unit="us", strict=False, time_zone="UTC" if utc else None)
+    if utc:
+        fast = fast.dt.replace_time_zone(None)
+    missed = fast.is_null() & iso
+    if not missed.any():
+        return fast.cast(pl.Datetime("us"))
+    # Shapes the fast parser's inferred format did not cover (e.g. dates mixed with date-times).
+    slow = _parse_iso_parts(pl.select(pl.when(missed).then(text)).to_series())
+    return fast.cast(pl.Datetime("us")).fill_null(slow)
+
+
+def _parse_iso_parts(text: pl.Series) -> pl.Series:
+    """The general ISO parser: split into parts, rebuild one canonical form, parse that."""
+    parts = text.str.extract_groups(_ISO).struct.unnest()
     canonical = pl.select(
         pl.concat_str(
             parts["date"],
@@ -642,9 +675,10 @@ def _parse_iso(text: pl.Series) -> pl.Series:
         )
     ).to_series()
     parsed = canonical.str.to_datetime("%Y-%m-%d %H:%M:%S%.f", time_unit="us", strict=False)
-    if not aware.any():
+    offset = parts["offset"]
+    if offset.is_null().all():
         return parsed
-    shift = pl.select(pl.duration(minutes=pl.lit(_offset_minutes(parts["offset"])))).to_series()
+    shift = pl.select(pl.duration(minutes=pl.lit(_offset_minutes(offset).fill_null(0)))).to_series()
     return parsed - shift
 
 

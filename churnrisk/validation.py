@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -182,6 +183,11 @@ def check_tables(store: EventStore, as_of: datetime | None) -> list[Problem]:
     """``customers`` and one activity table must be there (unless reading them already failed)."""
     failed_to_load = {p.table for p in store.load_problems}
     found = f"found tables: {sorted(store.tables)}"
+    if store.source not in (None, "frames") and Path(store.source).is_dir():  # type: ignore[arg-type]
+        files = sorted(
+            p.name for p in Path(store.source).iterdir() if p.suffix.lower() in (".csv", ".parquet")
+        )
+        found += f" (data files in {store.source}: {files[:10]}{' ...' if len(files) > 10 else ''})"
     problems = []
     if "customers" not in store and "customers" not in failed_to_load:
         problems.append(

@@ -17,7 +17,9 @@ CLEAN = {
     "customers.csv": "customer_id,signup_at,segment\n1,2024-01-01,smb\n2,2024-01-02,enterprise\n",
     # Two identical purchases on one day, no order_id: genuine, so only a warning.
     "orders.csv": "customer_id,ordered_at,amount\n1,2024-02-01,0\n1,2024-02-01,9.5\n1,2024-02-01,9.5\n",
-    "subscriptions.csv": "customer_id,started_at,ended_at,mrr\n2,2024-01-02,2024-03-01,50\n2,2024-03-01,,40\n",
+    "subscriptions.csv": (
+        "customer_id,started_at,ended_at,mrr\n2,2024-01-02,2024-03-01,50\n2,2024-03-01,,40\n"  # touching
+    ),
 }
 
 # Every problem the validation knows, in one store; activity.csv is written in latin-1 below.
@@ -52,7 +54,9 @@ BAD = {
         "3,2024-02-01,nps,9\n"
         "3,2024-02-01,nps,9\n"
     ),
-    "payments.csv": "customer_id,attempted_at,status,payment_id\n1,2024-02-01,failed,p1\n1,2024-02-02,bounced,p1\n",
+    "payments.csv": (
+        "customer_id,attempted_at,status,payment_id\n1,2024-02-01,failed,p1\n1,2024-02-02,bounced,p1\n"
+    ),
 }
 
 # (table, column, words in the message) for every error expected in BAD.
@@ -212,7 +216,8 @@ def test_config_maps_names(tmp_path):
     config.write_text(
         '[tables.customers]\nfile = "clients.csv"\ncolumns = {customer_id = "CustomerID"}\n'
         '[tables.orders]\nfile = "invoices.csv"\ntime_format = "%d/%m/%Y %H:%M"\n'
-        'columns = {customer_id = "CustomerID", ordered_at = "InvoiceDate", amount = "Revenue", order_id = "InvoiceNo"}\n'
+        "[tables.orders.columns]\n"
+        'customer_id = "CustomerID"\nordered_at = "InvoiceDate"\namount = "Revenue"\norder_id = "InvoiceNo"\n'
     )
     result = runner.invoke(app, ["validate", str(folder), "--config", str(config), "--format", "json"])
     assert result.exit_code == 0, result.output

@@ -66,6 +66,17 @@ def test_round_trip_gives_identical_probabilities(tmp_path, kind):
     assert len(meta["sha256"]) == 64
 
 
+def test_snapshot_model_round_trip(tmp_path):
+    from churnrisk.snapshot import train_snapshot
+
+    rng = np.random.default_rng(0)
+    table = pd.DataFrame({"x": rng.normal(size=200), "c": rng.choice(["a", "b"], 200)})
+    table["y"] = (rng.random(200) < 1 / (1 + np.exp(-table["x"]))).astype(int)
+    model = train_snapshot(table, label="y")
+    loaded = load_model(save_model(model, tmp_path / "snap"))
+    np.testing.assert_array_equal(loaded.predict_proba(table), model.predict_proba(table))
+
+
 def test_save_refuses_to_overwrite(tmp_path):
     model, _ = _model()
     save_model(model, tmp_path / "m.skops")

@@ -366,22 +366,18 @@ def test_cli_needs_an_output(tiny_folder):
 def test_metrics_frame_puts_the_model_first_then_baselines():
     from churnrisk.report import metrics_frame
 
-    metrics = {
-        "n": 100,
-        "roc_auc": 0.8,
-        "extra": 1.5,
-        "baselines": {"recency": {"roc_auc": 0.6, "n": 100}, "bgnbd": {"roc_auc": 0.7, "brier": None}},
-    }
+    metrics = {"n": 100, "roc_auc": 0.8, "extra": 1.5}
+    baselines = {"recency": {"roc_auc": 0.6, "n": 100}, "bgnbd": {"roc_auc": 0.7, "brier": None}}
     expected = pd.DataFrame(
         {
             "roc_auc": [0.8, 0.6, 0.7],
             "brier": [np.nan, np.nan, np.nan],
-            "n": [100.0, 100.0, np.nan],
+            "n": pd.array([100, 100, None], dtype="Int64"),
             "extra": [1.5, np.nan, np.nan],
         },
         index=["model", "recency", "bgnbd"],
     )
-    pd.testing.assert_frame_equal(metrics_frame(metrics), expected)
+    pd.testing.assert_frame_equal(metrics_frame(metrics, baselines), expected)
     assert metrics_frame(None) is None and metrics_frame({}) is None
 
 

@@ -189,3 +189,26 @@ def test_churn_type_ignores_payments_after_churn():
         churn_type(_store(payments=later, subscriptions=CHURN_SUBS), churned)["churn_type"].item()
         == "voluntary"
     )
+
+
+def test_overlapping_rows_merge_to_the_latest_end():
+    # not valid in a store (validation refuses overlaps), but the merge must still be right
+    rows = _subs(
+        [
+            (1, dt(2024, 1, 1), dt(2024, 6, 1), "moved"),
+            (1, dt(2024, 2, 1), dt(2024, 3, 1), "nested"),  # inside the first
+            (1, dt(2024, 3, 1), dt(2024, 4, 1), None),
+            (1, dt(2024, 6, 10), dt(2024, 7, 1), "price"),
+            (2, dt(2024, 1, 1), None, None),
+            (2, dt(2024, 1, 5), dt(2024, 2, 1), "x"),
+        ]
+    )
+    expected = _spells(
+        [
+            (1, dt(2024, 1, 1), dt(2024, 6, 1), "moved"),
+            (1, dt(2024, 6, 10), dt(2024, 7, 1), "price"),
+            (2, dt(2024, 1, 1), None, None),
+        ]
+    )
+    assert_frame_equal(subscription_spells(rows), expected)
+    assert subscription_spells(rows, reactivation_gap_days=10).height == 2

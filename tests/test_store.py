@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_series_equal
 
 from churnrisk.errors import ChurnriskError
@@ -57,7 +59,8 @@ def test_csv_naive_timestamps_are_kept_as_written(tmp_path):
     write(
         tmp_path,
         "orders.csv",
-        "customer_id,ordered_at,amount\n1,2024-03-01,1\n1,2024-03-01 10:00,1\n2,2024-03-01T23:30:15,1\n2,,1\n",
+        "customer_id,ordered_at,amount\n"
+        "1,2024-03-01,1\n1,2024-03-01 10:00,1\n2,2024-03-01T23:30:15,1\n2,,1\n",
     )
     store = EventStore.from_folder(tmp_path)
     expected = times("2024-03-01T00:00:00", "2024-03-01T10:00:00", "2024-03-01T23:30:15", None)
@@ -70,7 +73,8 @@ def test_csv_mixing_naive_and_aware_timestamps_is_an_error(tmp_path):
     write(
         tmp_path,
         "orders.csv",
-        "customer_id,ordered_at,amount\n1,2024-03-01 10:00,1\n1,2024-03-01T10:00:00+00:00,1\n2,2024-03-02,1\n",
+        "customer_id,ordered_at,amount\n"
+        "1,2024-03-01 10:00,1\n1,2024-03-01T10:00:00+00:00,1\n2,2024-03-02,1\n",
     )
     [problem] = EventStore.from_folder(tmp_path).load_problems
     assert (problem.table, problem.column) == ("orders", "ordered_at")
@@ -403,7 +407,8 @@ def test_toml_maps_files_and_columns(tmp_path):
     write(
         tmp_path,
         "transactions.csv",
-        "InvoiceNo,InvoiceDate,CustomerID,Revenue\n536365,01/12/2010 08:26,12346,15.3\n536366,01/12/2010 08:28,12347,0\n",
+        "InvoiceNo,InvoiceDate,CustomerID,Revenue\n"
+        "536365,01/12/2010 08:26,12346,15.3\n536366,01/12/2010 08:28,12347,0\n",
     )
     config = read_config(write(tmp_path, "map.toml", RETAIL_CONFIG))
     store = EventStore.from_folder(tmp_path, config=config)
@@ -468,3 +473,53 @@ def test_config_encoding_and_separator_per_table(tmp_path):
     config = StoreConfig(tables={"customers": {"encoding": "cp1252", "separator": ";"}})
     store = EventStore.from_folder(tmp_path, config=config)
     assert store["customers"]["city"].to_list() == ["Zürich"]
+
+
+# ---------------------------------------------------------------------- ISO 8601, property-based
+def _iso_text(
+    moment: datetime, sep: str, precision: str, offset_minutes: int | None, offset_style: str
+) -> str:
+    text = moment.strftime(f"%Y-%m-%d{sep}%H:%M")
+    if precision in ("seconds", "fraction"):
+        text += moment.strftime(":%S")
+    if precision == "fraction":
+        text += f".{moment.microsecond:06d}"
+    if precision == "date":
+        text = moment.strftime("%Y-%m-%d")
+    if offset_minutes is None:
+        return text
+    if offset_minutes == 0 and offset_style == "Z":
+        return text + "Z"
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    return text + (
+        f"{sign}{hours:02d}{minutes:02d}" if offset_style == "compact" else f"{sign}{hours:02d}:{minutes:02d}"
+    )
+
+
+def _truncate(moment: datetime, precision: str) -> datetime:
+    if precision == "date":
+        return moment.replace(hour=0, minute=0, second=0, microsecond=0)
+    if precision == "minutes":
+        return moment.replace(second=0, microsecond=0)
+    return moment.replace(microsecond=0) if precision == "seconds" else moment
+
+
+iso_value = st.tuples(
+    st.datetimes(min_value=datetime(1950, 1, 1), max_value=datetime(2100, 1, 1)),
+    st.sampled_from(["T", " "]),
+    st.sampled_from(["date", "minutes", "seconds", "fraction"]),
+    st.sampled_from(["Z", "compact", "colon"]),
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(iso_value, min_size=1, max_size=8), st.one_of(st.none(), st.integers(-12 * 60, 14 * 60)))
+def test_iso_parsing_matches_python(values, offset):
+    from churnrisk.store import _parse_iso
+
+    # One offset for the whole column (a mix of aware and naive values is an error, tested above).
+    texts = [_iso_text(m, sep, precision, offset, style) for m, sep, precision, style in values]
+    shift = timedelta(minutes=offset or 0)
+    expected = [_truncate(m, precision) - shift for m, _, precision, _ in values]
+    assert _parse_iso(pl.Series(texts)).to_list() == expected

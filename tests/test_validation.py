@@ -362,3 +362,21 @@ def test_report_to_dict():
         }
     ]
     assert data["warnings"] == []
+
+
+def test_missing_customers_lists_the_files_found(tmp_path):
+    (tmp_path / "clients.csv").write_text("customer_id\n1\n")
+    (tmp_path / "orders.csv").write_text("customer_id,ordered_at,amount\n1,2024-01-01,3\n")
+    [problem] = validate(EventStore.from_folder(tmp_path)).errors
+    assert problem.table == "customers"
+    assert "found tables: ['orders']" in problem.message
+    assert "['clients.csv', 'orders.csv']" in problem.message
+
+
+@pytest.mark.parametrize("module", ["churnrisk.store", "churnrisk.validation", "churnrisk._io"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.failed == 0

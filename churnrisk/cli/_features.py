@@ -1,1 +1,196 @@
-"""Commands registered on the shared app (see churnrisk.cli._app)."""
+"""Commands about point-in-time data for models: features, labels, training sets (DESIGN §3-4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from churnrisk._io import write_table
+from churnrisk.cli._app import (
+    DATE_FORMATS,
+    ConfigOpt,
+    DataArg,
+    EncodingOpt,
+    OutputOpt,
+    OverwriteOpt,
+    app,
+    console,
+    err_console,
+    frame_table,
+    user_errors,
+)
+from churnrisk.features import DEFAULT_WINDOWS, build_features
+from churnrisk.labels import make_labels
+from churnrisk.training import build_training_set, make_cutoffs, update_training_set
+from churnrisk.validation import load_store
+
+
+class Definition(StrEnum):
+    subscription = "subscription"
+    inactivity = "inactivity"
+
+
+def _date_option(name: str, text: str) -> object:
+    return typer.Option(name, formats=DATE_FORMATS, help=text, show_default=False)
+
+
+CutoffOpt = Annotated[datetime, _date_option("--cutoff", "Features see events up to this instant (YYYY-MM-DD).")]
+WindowsOpt = Annotated[
+    str,
+    typer.Option("--windows", help="Look-back windows in days, comma-separated."),
+]
+DefinitionOpt = Annotated[Definition, typer.Option("--definition", help="Churn definition.", show_default=False)]
+HorizonOpt = Annotated[int, typer.Option("--horizon", min=1, help="Days in which churn is looked for.")]
+LookbackOpt = Annotated[
+    int | None,
+    typer.Option("--lookback", min=1, help="inactivity: eligible if ordered this many days before (default: horizon)."),
+]
+LeadOpt = Annotated[int, typer.Option("--lead-time", min=0, help="Days between the cutoff and the horizon.")]
+DEFAULT_WINDOWS_TEXT = ",".join(str(w) for w in DEFAULT_WINDOWS)
+
+
+def _windows(text: str) -> list[int]:
+    try:
+        values = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        values = []
+    if not values or min(values) <= 0:
+        raise typer.BadParameter(f"must be positive whole days like 30,90,180,365; got {text!r}", param_hint="--windows")
+    return values
+
+
+def _write_or_show(frame: pd.DataFrame, output: Path | None, overwrite: bool) -> None:
+    if output is not None:
+        path = write_table(frame, output, overwrite=overwrite)
+        err_console.print(f"Wrote {len(frame):,} rows x {frame.shape[1]} columns to {path}", highlight=False)
+
+
+@app.command("features")
+def features_command(
+    data: DataArg,
+    cutoff: CutoffOpt,
+    windows: WindowsOpt = DEFAULT_WINDOWS_TEXT,
+    output: OutputOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Point-in-time features per customer at a cutoff (summary on screen, or the table with -o)."""
+    window_list = _windows(windows)
+    with user_errors(), err_console.status("Building features..."):
+        store = load_store(data, config=config, encoding=encoding)
+        frame = build_features(store, cutoff, windows=window_list)
+    if output is not None:
+        with user_errors():
+            _write_or_show(frame.reset_index(), output, overwrite)
+        return
+    console.print(f"{len(frame):,} customers, {frame.shape[1]} features at {cutoff:%Y-%m-%d}")
+    console.print(frame_table(_summary(frame), max_rows=200))
+
+
+def _summary(frame: pd.DataFrame) -> pd.DataFrame:
+    numeric = frame.select_dtypes("number")
+    return pd.DataFrame(
+        {
+            "feature": frame.columns,
+            "missing": frame.isna().mean().to_numpy(),
+            "mean": numeric.mean().reindex(frame.columns).to_numpy(),
+            "max": numeric.max().reindex(frame.columns).to_numpy(),
+        }
+    )
+
+
+@app.command("labels")
+def labels_command(
+    data: DataArg,
+    cutoff: CutoffOpt,
+    horizon: HorizonOpt,
+    definition: DefinitionOpt,
+    lookback: LookbackOpt = None,
+    lead_time: LeadOpt = 0,
+    output: OutputOpt = None,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Churn labels at a cutoff: churn rate, counts, and how many customers are censored."""
+    with user_errors():
+        store = load_store(data, config=config, encoding=encoding)
+        labels = make_labels(
+            store, cutoff, definition=definition.value, horizon=horizon, lookback=lookback, lead_time=lead_time
+        )
+        _write_or_show(labels.reset_index(), output, overwrite)
+    churned = int(labels["churned"].sum())
+    rate = f"{churned / len(labels):.2%}" if len(labels) else "n/a"
+    console.print(
+        f"cutoff {cutoff:%Y-%m-%d}, {definition.value}, horizon {horizon} days: "
+        f"{len(labels):,} customers labelled, {churned:,} churned (rate {rate}), "
+        f"{labels.attrs['censored']:,} censored",
+        highlight=False,
+    )
+    kinds = labels["churn_type"].value_counts()
+    if len(kinds):
+        console.print(", ".join(f"{k}: {v:,}" for k, v in kinds.items()), highlight=False)
+
+
+@app.command("training-set")
+def training_set_command(
+    data: DataArg,
+    first_cutoff: Annotated[datetime, _date_option("--first-cutoff", "First cutoff (YYYY-MM-DD).")],
+    last_cutoff: Annotated[datetime, _date_option("--last-cutoff", "Last cutoff (YYYY-MM-DD).")],
+    horizon: HorizonOpt,
+    definition: DefinitionOpt,
+    output: Annotated[Path, typer.Option("--output", "-o", help="The training set file (.csv or .parquet).")],
+    every: Annotated[str, typer.Option("--every", help="Cutoff spacing: 1M, 2W, 7D, 1Q, 1Y.")] = "1M",
+    lookback: LookbackOpt = None,
+    lead_time: LeadOpt = 0,
+    windows: WindowsOpt = DEFAULT_WINDOWS_TEXT,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add the cutoffs to the existing file and fill censored labels.")
+    ] = False,
+    overwrite: OverwriteOpt = False,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+) -> None:
+    """Features and labels stacked over many cutoffs, keyed by (customer_id, cutoff)."""
+    options = {
+        "definition": definition.value,
+        "horizon": horizon,
+        "lookback": lookback,
+        "lead_time": lead_time,
+        "windows": _windows(windows),
+    }
+    with user_errors():
+        store = load_store(data, config=config, encoding=encoding)
+        cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)
+        with _progress() as bar:
+            task = bar.add_task("cutoffs", total=len(cutoffs))
+            progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
+            if append and output.exists():
+                frame = update_training_set(output, store, cutoffs, progress=progress, **options)  # type: ignore[arg-type]
+            else:
+                frame = build_training_set(store, cutoffs, progress=progress, **options)  # type: ignore[arg-type]
+        _write_or_show(frame, output, overwrite or append)
+    labelled = frame["churned"].notna()
+    console.print(
+        f"{frame['cutoff'].nunique()} cutoffs, {len(frame):,} rows, {int(labelled.sum()):,} labelled "
+        f"(churn rate {frame.loc[labelled, 'churned'].mean():.2%}), {int((~labelled).sum()):,} censored",
+        highlight=False,
+    )
+
+
+def _progress() -> Progress:
+    return Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=err_console,
+        transient=True,
+    )

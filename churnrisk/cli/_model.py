@@ -1,1 +1,334 @@
-"""Commands registered on the shared app (see churnrisk.cli._app)."""
+"""Commands about the churn model: train, evaluate, score, quickstart (DESIGN §5-6)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from churnrisk._io import atomic_path, write_table
+from churnrisk.cli._app import (
+    DATE_FORMATS,
+    AsOfOpt,
+    ConfigOpt,
+    EncodingOpt,
+    OverwriteOpt,
+    app,
+    console,
+    frame_table,
+    print_json,
+    user_errors,
+)
+from churnrisk.errors import ChurnriskError
+
+DataOpt = Annotated[Path | None, typer.Argument(help="Folder of event tables.", show_default=False)]
+ModelArg = Annotated[Path, typer.Argument(help="A model file written by `churnrisk train` (.skops).")]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle", help="Load a pickle/joblib model file. It can run any code: only if you trust it."
+    ),
+]
+_METRIC_ROWS = (
+    "roc_auc",
+    "average_precision",
+    "brier",
+    "log_loss",
+    "lift_at_10pct",
+    "capture_at_10pct",
+    "base_rate",
+    "n",
+)
+
+
+def _metrics_frame(metrics: dict, baselines: dict) -> pd.DataFrame:
+    """One row per metric, one column per score (the model, then each baseline)."""
+    scores = {"model": metrics, **baselines}
+    frame = pd.DataFrame({name: [m.get(k) for k in _METRIC_ROWS] for name, m in scores.items()}, dtype=float)
+    return frame.set_axis(list(_METRIC_ROWS)).rename_axis("metric").reset_index()
+
+
+def _write_json(data: dict, path: Path, overwrite: bool) -> None:
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
+
+
+def _parse_cutoffs(text: str | None) -> list[pd.Timestamp] | None:
+    if text is None:
+        return None
+    try:
+        return [
+            pd.Timestamp(datetime.strptime(part.strip(), "%Y-%m-%d"))
+            for part in text.split(",")
+            if part.strip()
+        ]
+    except ValueError:
+        raise typer.BadParameter(
+            f"dates must be YYYY-MM-DD separated by commas, got {text!r}", param_hint="--cutoffs"
+        ) from None
+
+
+@app.command("train")
+def train_command(
+    data: DataOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.skops).")] = Path(
+        "model.skops"
+    ),
+    definition: Annotated[
+        str | None, typer.Option("--definition", help="subscription or inactivity.")
+    ] = None,
+    horizon: Annotated[
+        int, typer.Option("--horizon", min=1, help="Days after the cutoff the label looks at.")
+    ] = 90,
+    lookback: Annotated[
+        int | None,
+        typer.Option("--lookback", min=1, help="Inactivity: eligible when active within this many days."),
+    ] = None,
+    lead_time: Annotated[
+        int, typer.Option("--lead-time", min=0, help="Days between cutoff and label window.")
+    ] = 0,
+    cutoffs: Annotated[
+        str | None, typer.Option("--cutoffs", help="Cutoff dates D1,D2,... (YYYY-MM-DD).")
+    ] = None,
+    first_cutoff: Annotated[datetime | None, typer.Option("--first-cutoff", formats=DATE_FORMATS)] = None,
+    last_cutoff: Annotated[datetime | None, typer.Option("--last-cutoff", formats=DATE_FORMATS)] = None,
+    every: Annotated[str, typer.Option("--every", help="Cutoff spacing: 30D, 2W, 1M.")] = "1M",
+    model: Annotated[str, typer.Option("--model", help="gbm (default) or logistic.")] = "gbm",
+    table: Annotated[
+        Path | None, typer.Option("--table", help="Snapshot mode: one row per customer.")
+    ] = None,
+    label: Annotated[str | None, typer.Option("--label", help="Snapshot mode: the label column.")] = None,
+    id_column: Annotated[
+        str | None, typer.Option("--id", help="Snapshot mode: the customer id column.")
+    ] = None,
+    metrics: Annotated[
+        Path | None, typer.Option("--metrics", help="Also write the test metrics as JSON.")
+    ] = None,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+    overwrite: OverwriteOpt = False,
+    random_state: Annotated[int, typer.Option("--random-state")] = 0,
+) -> None:
+    """Train a calibrated churn model and report its out-of-time (or hold-out) test metrics.
+
+    Event store: churnrisk train DATA --definition inactivity --horizon 90 -o model.skops.
+    Snapshot table: churnrisk train --table customers.csv --label Churn --id customerID -o model.skops.
+    """
+    if (table is None) == (data is None):
+        raise typer.BadParameter(
+            "give either DATA (an event-store folder) or --table FILE", param_hint="DATA"
+        )
+    if table is not None and label is None:
+        raise typer.BadParameter("snapshot mode needs --label COLUMN", param_hint="--label")
+    dates = _parse_cutoffs(cutoffs)
+    with user_errors():
+        fitted = _train(
+            data,
+            table,
+            label,
+            id_column,
+            definition,
+            horizon,
+            lookback,
+            lead_time,
+            dates,
+            first_cutoff,
+            last_cutoff,
+            every,
+            model,
+            config,
+            encoding,
+            random_state,
+        )
+        path = _save(fitted, output, overwrite)
+        if metrics is not None:
+            _write_json(
+                {**fitted.metadata["metrics"], "baselines": fitted.metadata.get("baselines", {})},
+                metrics,
+                overwrite,
+            )
+    meta = fitted.metadata
+    for note in meta.get("notes", []):
+        console.print(f"[yellow]note[/yellow] {note}", highlight=False)
+    console.print(
+        frame_table(_metrics_frame(meta["metrics"], meta.get("baselines", {})), title="Test metrics")
+    )
+    console.print(f"Model written to {path} (metadata in {path.with_suffix('.json')}).")
+
+
+def _train(
+    data,
+    table,
+    label,
+    id_column,
+    definition,
+    horizon,
+    lookback,
+    lead_time,
+    dates,
+    first,
+    last,
+    every,
+    model,
+    config,
+    encoding,
+    random_state,
+):
+    if table is not None:
+        from churnrisk.snapshot import read_snapshot, train_snapshot
+
+        return train_snapshot(
+            read_snapshot(table), label=label, id_column=id_column, model=model, random_state=random_state
+        )
+    from churnrisk.model import cutoff_range, default_cutoffs, train_model
+    from churnrisk.store import read_config
+    from churnrisk.validation import load_store
+
+    store = load_store(data, config=read_config(config), encoding=encoding)
+    if dates is None and first is not None and last is not None:
+        dates = cutoff_range(first, last, every=every)
+    elif dates is None:
+        dates = default_cutoffs(store, horizon=horizon, lead_time=lead_time, every=every)
+    return train_model(
+        store,
+        cutoffs=dates,
+        horizon=horizon,
+        definition=definition,
+        lookback=lookback,
+        lead_time=lead_time,
+        model=model,
+        random_state=random_state,
+    )
+
+
+def _save(fitted, output: Path, overwrite: bool) -> Path:
+    from churnrisk.modelfile import save_model
+
+    return save_model(fitted, output, overwrite=overwrite)
+
+
+def _load(path: Path, trust_pickle: bool):
+    from churnrisk.modelfile import load_model
+
+    return load_model(path, trust_pickle=trust_pickle)
+
+
+@app.command("evaluate")
+def evaluate_command(
+    model_path: ModelArg,
+    data: Annotated[Path, typer.Argument(help="Folder of event tables.", show_default=False)],
+    cutoff: Annotated[
+        datetime, typer.Option("--cutoff", formats=DATE_FORMATS, help="Cutoff whose outcome is known.")
+    ],
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    plots: Annotated[
+        Path | None, typer.Option("--plots", help="Write ROC, PR, calibration, lift/gain, risk PNGs here.")
+    ] = None,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+    trust_pickle: TrustOpt = False,
+) -> None:
+    """Metrics of a model at one past cutoff, next to the baselines on the same customers."""
+    if fmt not in ("table", "json"):
+        raise typer.BadParameter(f"must be 'table' or 'json', got {fmt!r}", param_hint="--format")
+    from churnrisk.evaluation import evaluate_model, write_plots
+    from churnrisk.store import read_config
+    from churnrisk.validation import load_store
+
+    with user_errors():
+        fitted = _load(model_path, trust_pickle)
+        store = load_store(data, config=read_config(config), encoding=encoding)
+        result = evaluate_model(fitted, store, cutoff=cutoff)
+        written = (
+            write_plots(result["scores"]["churned"], result["scores"]["churn_probability"], plots)
+            if plots
+            else []
+        )
+    if fmt == "json":
+        print_json({k: v for k, v in result.items() if k != "scores"})
+        return
+    console.print(
+        frame_table(
+            _metrics_frame(result["metrics"], result["baselines"]), title=f"Cutoff {result['cutoff']}"
+        )
+    )
+    console.print(frame_table(pd.DataFrame(result["calibration"]), title="Calibration"))
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command("score")
+def score_command(
+    model_path: ModelArg,
+    data: Annotated[Path, typer.Argument(help="Event-store folder, or a snapshot table (.csv/.parquet).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Scored list (.csv or .parquet).")],
+    as_of: AsOfOpt = None,
+    config: ConfigOpt = None,
+    encoding: EncodingOpt = None,
+    overwrite: OverwriteOpt = False,
+    trust_pickle: TrustOpt = False,
+) -> None:
+    """Score every eligible customer: probability, risk tier, revenue at risk and top reasons."""
+    from churnrisk.scoring import summarize
+
+    with user_errors():
+        fitted = _load(model_path, trust_pickle)
+        scores = _score(fitted, data, as_of, config, encoding)
+        write_table(scores, output, overwrite=overwrite)
+    console.print(frame_table(summarize(scores), title=f"{len(scores):,} customers scored"))
+    console.print(f"Scores written to {output}.")
+
+
+def _score(fitted, data: Path, as_of, config, encoding) -> pd.DataFrame:
+    from churnrisk.scoring import score_store, score_table
+
+    if fitted.metadata.get("kind") == "snapshot":
+        if not data.is_file():
+            raise ChurnriskError(f"a snapshot model scores a table file; {data} is not a file.")
+        from churnrisk.snapshot import read_snapshot
+
+        return score_table(fitted, read_snapshot(data))
+    from churnrisk.store import read_config
+    from churnrisk.validation import load_store
+
+    store = load_store(data, config=read_config(config), encoding=encoding, as_of=as_of)
+    return score_store(fitted, store, as_of=as_of)
+
+
+@app.command("quickstart")
+def quickstart_command(
+    customers: Annotated[int, typer.Option("--customers", min=200, help="Demo customers.")] = 5_000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="New or empty folder (default: a temp folder).")
+    ] = None,
+    top: Annotated[int, typer.Option("--top", min=1, help="At-risk customers to show.")] = 10,
+) -> None:
+    """Demo data → churn rates → train → evaluate → score, and the top at-risk customers with reasons."""
+    from churnrisk.quickstart import run_quickstart
+
+    with user_errors():
+        result = run_quickstart(n_customers=customers, seed=seed, out=out)
+    rates = result.rates[["period_start", "customers_start", "customers_lost", "lost_churn_rate"]].tail(4)
+    console.print(frame_table(rates, title="Subscription churn by quarter (history)"))
+    console.print(frame_table(_metrics_frame(result.metrics, result.baselines), title="Out-of-time test"))
+    shown = result.scores.head(top)[
+        ["customer_id", "churn_probability", "risk_tier", "revenue_at_risk", "reasons"]
+    ]
+    console.print(frame_table(shown, title="Top customers at risk"))
+    console.print(frame_table(result.summary, title="At risk by tier and segment"))
+    agree = result.reasons_agreement
+    if agree.get("flagged_churners"):
+        console.print(
+            f"Reasons name the true cause for {agree['named_cause']} of {agree['flagged_churners']} "
+            f"correctly flagged churners ({agree['share']:.0%}).",
+            highlight=False,
+        )
+    console.print(
+        f"Files in {result.folder}: data/, {result.model_path.name}, {result.scores_path.name}",
+        highlight=False,
+    )

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -19,6 +19,7 @@ from churnrisk.cli._app import (
     EncodingOpt,
     OutputOpt,
     OverwriteOpt,
+    _cell,
     app,
     console,
     err_console,
@@ -191,7 +192,8 @@ def repeat_command(
         store = load_store(data, config=config, encoding=encoding)
         table = repeat_rates(store, start=start, end=end, within_days=within_days, by=by, category=category)
     if fmt is Format.table and by is None:
-        table = table.T.reset_index().set_axis(["metric", "value"], axis=1).astype({"value": str})
+        # one row: show it as metric / value pairs, formatted like any table cell
+        table = pd.DataFrame({"metric": table.columns, "value": [_cell(v) for v in table.iloc[0]]})
     _show(table, fmt, output, overwrite, title="Repeat purchases")
 
 
@@ -289,7 +291,7 @@ def involuntary_command(
     encoding: EncodingOpt = None,
 ) -> None:
     """Voluntary vs involuntary churn per period; -o writes the involuntarily churned customers."""
-    options = {
+    options: dict[str, Any] = {
         "definition": definition.value if definition else None,
         "window_days": window_days,
         "reactivation_gap_days": reactivation_gap,

@@ -34,8 +34,10 @@ def feature_name(family: Family, name: str, window: int | None) -> str:
 def family_features(family: Family, columns: Sequence[str]) -> list[Agg | Derived]:
     """The declarations of ``family`` that the table's ``columns`` can feed (attributes expanded)."""
     present = set(columns) | {h.name for h in family.helpers if set(h.columns) <= set(columns)}
+    if family.time not in columns:
+        present = set()  # only the customers table may lack its time column: attributes remain
     aggs: list[Agg | Derived] = [
-        f for f in family.features if isinstance(f, Derived) or set(f.columns) <= present
+        f for f in family.features if isinstance(f, Derived) or set(f.columns) <= present and bool(present)
     ]
     if family.attributes:
         contract = {c.name for c in TABLES[family.table].columns}

@@ -238,22 +238,18 @@ def _finish(family: Family, features: Sequence[Agg | Derived], windows: Sequence
 
 
 # ---------------------------------------------------------------------- all families
-def _population(tables: Mapping[str, DataFrame], active: list[DataFrame], cutoff: datetime) -> DataFrame:
-    """Customers who signed up by the cutoff, or (without a signup time) had any event by then."""
+def _population(customers: DataFrame, seen: list[str], cutoff: datetime) -> Column:
+    """Customers who signed up by the cutoff, or (without a signup time) had any event by then.
+
+    ``seen`` are marker columns, one per event family, non-null where the customer had an event
+    by the cutoff: the family aggregates are joined once and serve both purposes.
+    """
     F = _f()
-    customers = tables["customers"]
-    if active:
-        seen = reduce(lambda a, b: a.unionByName(b), [a.select(ID) for a in active]).distinct()
-        customers = customers.join(seen.withColumn("_seen", F.lit(True)), on=ID, how="left")
-    else:
-        customers = customers.withColumn("_seen", F.lit(None).cast("boolean"))
-    in_seen = F.col("_seen").isNotNull()
-    if "signup_at" in tables["customers"].columns:
+    in_seen = reduce(operator.or_, [F.col(m).isNotNull() for m in seen]) if seen else F.lit(False)
+    if "signup_at" in customers.columns:
         signup = F.col("signup_at")
-        keep = (signup <= timestamp(cutoff)) | (signup.isNull() & in_seen)
-    else:
-        keep = in_seen
-    return customers.filter(keep).select(ID)
+        return (signup <= timestamp(cutoff)) | (signup.isNull() & in_seen)
+    return in_seen
 
 
 def spark_feature_frame(
@@ -271,10 +267,14 @@ def spark_feature_frame(
         built = None if frame is None else _family_frame(family, frame, cutoff, windows)
         if built is not None:
             plans.append((family, *built))
-    active = [frame for family, frame, _ in plans if not family.one_row_per_customer]
-    out = _population(tables, active, cutoff)
-    columns = []
+    F = _f()
+    customers = tables["customers"]
+    out = customers.select(ID, *(["signup_at"] if "signup_at" in customers.columns else []))
+    columns, seen = [], []
     for family, frame, features in plans:
+        if not family.one_row_per_customer:
+            seen.append(f"_seen_{family.name}")
+            frame = frame.withColumn(seen[-1], F.lit(True))
         out = out.join(frame, on=ID, how="left")
         columns += _finish(family, features, windows)
-    return out.select(ID, *columns).orderBy(ID)
+    return out.filter(_population(customers, seen, cutoff)).select(ID, *columns).orderBy(ID)

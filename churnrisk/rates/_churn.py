@@ -13,7 +13,6 @@ from churnrisk.rates._periods import (
     data_span,
     finish,
     period_boundaries,
-    period_index,
     resolve_definition,
     store_spells,
     with_group,
@@ -113,7 +112,7 @@ def churn_rates(
         annualised_churn_rate=1 - (1 - pl.col("lost_churn_rate")) ** PERIODS[period][1]
     )
     columns = list(CUSTOMER_COLUMNS)
-    revenue = _revenue(store, definition, spells, bounds, by, inactivity_days)
+    revenue = _revenue(store, definition, spells, bounds, by, reactivation_gap_days, inactivity_days)
     if revenue is not None:
         table = table.join(revenue, on=["_group", "period"], how="left", nulls_equal=True)
         columns += [c for c in revenue.columns if c not in ("_group", "period")]
@@ -126,13 +125,14 @@ def _revenue(
     spells: pl.DataFrame,
     bounds: pl.Series,
     by: str | None,
+    reactivation_gap_days: float,
     inactivity_days: int,
 ) -> pl.DataFrame | None:
     if definition == "subscription":
-        steps = with_group(mrr_steps(store["subscriptions"], spells), store, by)
-        first = spells.group_by("customer_id").agg(pl.col("start").min())
-        first = first.select("customer_id", p_first_start=period_index(first["start"], bounds))
-        return mrr_movements(steps, bounds, first).select("_group", "period", *MRR_COLUMNS)
+        steps = with_group(
+            mrr_steps(store["subscriptions"], reactivation_gap_days=reactivation_gap_days), store, by
+        )
+        return mrr_movements(steps, bounds).select("_group", "period", *MRR_COLUMNS)
     if "orders" not in store:
         return None
     orders = with_group(store["orders"].select("customer_id", "ordered_at", "amount"), store, by)

@@ -10,6 +10,7 @@ import polars as pl
 
 from churnrisk.rates._customers import customer_counts, index_spells
 from churnrisk.rates._periods import (
+    _instant,
     data_span,
     finish,
     period_boundaries,
@@ -135,8 +136,8 @@ def _events(
         store, definition, reactivation_gap_days=reactivation_gap_days, inactivity_days=inactivity_days
     ).sort("customer_id", "start")
     first, last = data_span(store)
-    lo = pd.Timestamp(start).to_pydatetime() if start is not None else first
-    hi = pd.Timestamp(end).to_pydatetime() if end is not None else last
+    lo = _instant(start, "start") or first
+    hi = _instant(end, "end") or last
     ended = spells.with_columns(came_back=shift_within(pl.col("start"), -1).is_not_null()).filter(
         pl.col("end").is_between(lo, min(hi, last))
     )
@@ -147,7 +148,9 @@ def _events(
     )
     out = out.join(_payments(store, churned, window_days), on=["customer_id", "churned_at"], how="left")
     out = out.join(
-        _mrr_lost(store, spells, churned, definition), on=["customer_id", "churned_at"], how="left"
+        _mrr_lost(store, churned, definition, reactivation_gap_days),
+        on=["customer_id", "churned_at"],
+        how="left",
     )
     return (
         out.with_columns(pl.col("failed_payments").fill_null(0))
@@ -189,11 +192,15 @@ def _payments(store: Any, churned: pl.DataFrame, window_days: float) -> pl.DataF
     )
 
 
-def _mrr_lost(store: Any, spells: pl.DataFrame, churned: pl.DataFrame, definition: str) -> pl.DataFrame:
+def _mrr_lost(
+    store: Any, churned: pl.DataFrame, definition: str, reactivation_gap_days: float
+) -> pl.DataFrame:
     """MRR the customer paid just before the churn (subscription data; empty otherwise)."""
     if definition != "subscription":
         return churned.with_columns(mrr_lost=pl.lit(None, pl.Float64))
-    steps = mrr_steps(store["subscriptions"], spells).with_columns(mrr_lost=shift_within(pl.col("mrr")))
+    steps = mrr_steps(store["subscriptions"], reactivation_gap_days=reactivation_gap_days).with_columns(
+        mrr_lost=shift_within(pl.col("mrr"))
+    )
     return steps.select("customer_id", pl.col("t").alias("churned_at"), "mrr_lost").join(
         churned, on=["customer_id", "churned_at"], how="semi"
     )

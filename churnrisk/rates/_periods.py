@@ -171,7 +171,7 @@ def with_group(frame: pl.DataFrame, store: Any, by: str | None) -> pl.DataFrame:
             f"the customers table has {attributes}."
         )
     groups = customers.select("customer_id", pl.col(by).alias("_group"))
-    return frame.join(groups, on="customer_id", how="left")
+    return frame.join(groups, on="customer_id", how="left", maintain_order="left")
 
 
 def finish(frame: pl.DataFrame, by: str | None, columns: list[str]) -> pd.DataFrame:

@@ -32,8 +32,12 @@ MRR_COLUMNS = [
 ORDER_REVENUE_COLUMNS = ["revenue_previous", "revenue_existing", "revenue_churn"]
 
 
-def mrr_steps(subscriptions: pl.DataFrame, spells: pl.DataFrame) -> pl.DataFrame:
-    """Each customer's MRR as a step function: ``customer_id, t, mrr, active`` after every change at ``t``."""
+def mrr_steps(subscriptions: pl.DataFrame, *, reactivation_gap_days: float = 0) -> pl.DataFrame:
+    """Each customer's MRR as a step function: ``customer_id, t, mrr, active`` after every change at ``t``.
+
+    A customer with no running row is still active while the pause is shorter than the reactivation
+    gap (the rule of :func:`churnrisk.spells.subscription_spells`).
+    """
     # MRR in integer millionths: running sums are exact, whatever the number of rows.
     micro = (pl.col("mrr").cast(pl.Float64) * 1e6).round().cast(pl.Int64)
     rows = subscriptions.select("customer_id", "started_at", "ended_at", micro.alias("mrr"))
@@ -41,21 +45,25 @@ def mrr_steps(subscriptions: pl.DataFrame, spells: pl.DataFrame) -> pl.DataFrame
     closes = rows.filter(pl.col("ended_at").is_not_null()).select(
         "customer_id", pl.col("ended_at").alias("t"), -pl.col("mrr"), _n=pl.lit(-1)
     )
-    spell_ends = spells.filter(pl.col("end").is_not_null()).select(
-        "customer_id", pl.col("end").alias("t"), _gone=pl.lit(True)
+    # Keep the state after the last change at each instant (a plan change ends and starts at once).
+    last_at_t = (pl.col("customer_id") != pl.col("customer_id").shift(-1)) | (
+        pl.col("t") != pl.col("t").shift(-1)
     )
-    running = pl.col("_n") > 0
-    return (
+    steps = (
         pl.concat([opens, closes])
-        .group_by("customer_id", "t")
-        .agg(pl.col("mrr").sum(), pl.col("_n").sum())
         .sort("customer_id", "t")
         .with_columns(_within(pl.col("mrr")), _within(pl.col("_n")))
-        .join(spell_ends, on=["customer_id", "t"], how="left", maintain_order="left")
-        # A customer's first change is always a start, so filling forward never crosses customers.
-        .with_columns(
-            mrr=pl.when(running).then(pl.col("mrr") / 1e6).forward_fill(),
-            active=running | pl.col("_gone").is_null(),
+        .filter(last_at_t.fill_null(True))
+    )
+    running = pl.col("_n") > 0
+    next_t = shift_within(pl.col("t"), -1)
+    gone = ~running & (next_t.is_null() | (next_t - pl.col("t") >= timedelta(days=reactivation_gap_days)))
+    first = shift_within(pl.col("customer_id")).is_null()
+    return (
+        steps.with_columns(
+            # a bridged pause keeps the last MRR paid; filling forward never crosses customers
+            mrr=pl.when(running).then(pl.col("mrr") / 1e6).when(first).then(0.0).forward_fill(),
+            active=~gone,
         )
         .with_columns(mrr=pl.when(pl.col("active")).then(pl.col("mrr")).otherwise(0.0))
         .select("customer_id", "t", "mrr", "active")
@@ -69,33 +77,32 @@ def _within(delta: pl.Expr) -> pl.Expr:
     return total - pl.when(first).then(total - delta).forward_fill()
 
 
-def mrr_movements(steps: pl.DataFrame, bounds: pl.Series, first_start: pl.DataFrame) -> pl.DataFrame:
-    """MRR columns per ``(_group, period)``; ``first_start`` holds each customer's ``p_first_start``."""
-    steps = steps.sort("customer_id", "t")
-    steps = steps.with_columns(
-        period=period_index(steps["t"], bounds),
+def mrr_movements(steps: pl.DataFrame, bounds: pl.Series) -> pl.DataFrame:
+    """MRR columns per ``(_group, period)``; ``steps`` (sorted by customer and time) carries ``_group``.
+
+    Each customer's changes inside one period form a run: the MRR before its first change is the
+    MRR at the period's start, the MRR after its last change the MRR at its end.
+    """
+    periods = period_frame(bounds)
+    period = pl.col("period")
+    boundary = (pl.col("customer_id") != pl.col("customer_id").shift(1)) | (period != period.shift(1))
+    steps = steps.with_columns(period=period_index(steps["t"], bounds)).with_columns(
         _mrr_before=shift_within(pl.col("mrr")).fill_null(0.0),
         _active_before=shift_within(pl.col("active")).fill_null(False),
+        # a customer's first change is their first start
+        p_first_start=pl.when(shift_within(pl.col("customer_id")).is_null()).then(period).forward_fill(),
+        _run_first=boundary.fill_null(True),
+        _run_last=boundary.shift(-1).fill_null(True),
     )
-    periods = period_frame(bounds)
-    changes = (
-        steps.filter(pl.col("period").is_between(0, periods.height - 1))
-        .group_by("customer_id", "_group", "period")
-        .agg(
-            before=pl.col("_mrr_before").first(),
-            was_active=pl.col("_active_before").first(),
-            after=pl.col("mrr").last(),
-            is_active=pl.col("active").last(),
-        )
-        .join(first_start, on="customer_id", how="left")
+    inside = period.is_between(0, periods.height - 1)
+    firsts = steps.filter(inside & pl.col("_run_first")).select(
+        "_group", "period", "p_first_start", before="_mrr_before", was_active="_active_before"
     )
+    lasts = steps.filter(inside & pl.col("_run_last")).select(after="mrr", is_active="active")
+    changes = pl.concat([firsts, lasts], how="horizontal")
     movements = changes.group_by("_group", "period").agg(_movement_sums())
     opening = (
-        steps.filter(pl.col("period") < 0)
-        .group_by("customer_id", "_group")
-        .agg(pl.col("mrr").last())
-        .group_by("_group")
-        .agg(_opening=pl.col("mrr").sum())
+        steps.filter((period < 0) & pl.col("_run_last")).group_by("_group").agg(_opening=pl.col("mrr").sum())
     )
     grid = steps.select("_group").unique().join(periods, how="cross")
     out = (

@@ -1,0 +1,91 @@
+"""Reasons: the what-if attribution by hand, words, and the demo's true causes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnrisk.model import ChurnModel, fit_calibrated, input_schema, make_pipeline, prepare_features
+from churnrisk.reasons import cause_agreement, family_effects, top_reasons
+
+
+@pytest.fixture(scope="module")
+def toy_model() -> tuple[ChurnModel, pd.DataFrame]:
+    rng = np.random.default_rng(0)
+    n = 2000
+    X = pd.DataFrame({"complaints": rng.poisson(1, n).astype(float), "noise": rng.normal(size=n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-(2 * X["complaints"] - 3)))).astype(int)
+    schema = input_schema(X)
+    prepared = prepare_features(X, schema)
+    est = fit_calibrated(
+        make_pipeline(schema, model="logistic"), prepared[:1500], y[:1500], prepared[1500:], y[1500:]
+    )
+    meta = {
+        "kind": "snapshot",
+        "schema": schema,
+        "reference": {"complaints": 1.0, "noise": 0.0},
+        "spread": {"complaints": 2.0, "noise": 1.35},
+        "families": {"complaints": "complaints", "noise": "noise"},
+    }
+    return ChurnModel(est, meta), prepared
+
+
+def test_family_effect_is_the_drop_when_the_family_is_typical(toy_model):
+    model, X = toy_model
+    rows = X.iloc[:5]
+    effects = family_effects(model, rows)
+    typical = rows.assign(complaints=1.0)
+    expected = model.predict_prepared(rows) - model.predict_prepared(typical)
+    np.testing.assert_allclose(effects["complaints"].to_numpy(), expected)
+
+
+def test_only_risk_raising_families_are_reasons(toy_model):
+    model, _ = toy_model
+    rows = pd.DataFrame({"complaints": [5.0, 0.0], "noise": [0.0, 0.0]})
+    got = top_reasons(model, rows)
+    assert got["reason_families"].tolist() == ["complaints", ""]  # 0 complaints lowers risk: no reason
+    assert got["reasons"].tolist() == ["complaints: 5", ""]
+
+
+def test_event_model_reasons_use_the_feature_words(demo_model):
+    model, scores = demo_model
+    flagged = scores[scores["reasons"] != ""]
+    assert len(flagged) > 0
+    # words from the feature declarations, not column names
+    assert not flagged["reasons"].str.contains(r"_\d+d\b").any()
+    assert flagged["reason_families"].str.split("; ").map(len).max() <= 3
+
+
+@pytest.fixture(scope="module")
+def demo_model(demo_store):
+    from churnrisk.model import cutoff_range, train_model
+    from churnrisk.scoring import score_store
+
+    cutoffs = cutoff_range("2023-07-01", "2024-10-01", every="1M")
+    model = train_model(demo_store, cutoffs=cutoffs, horizon=60, definition="subscription", random_state=0)
+    return model, score_store(model, demo_store, keep_families=True)
+
+
+def test_reasons_name_the_true_cause_for_most_flagged_churners(demo_model, demo_store, demo_tables):
+    from churnrisk.quickstart import reasons_agreement
+
+    model, _ = demo_model
+    agreement = reasons_agreement(model, demo_store, demo_tables["ground_truth"])
+    print("reasons agreement:", agreement)
+    assert agreement["flagged_churners"] >= 5
+    assert agreement["share"] > 0.5
+
+
+def test_cause_agreement_by_hand():
+    scored = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4],
+            "churn_probability": [0.9, 0.8, 0.7, 0.1],
+            "reason_families": ["payments; support", "activity", "surveys", "payments"],
+            "churned": [1, 1, 0, 1],
+        }
+    )
+    truth = pd.DataFrame({"customer_id": [1, 2, 3, 4], "cause": ["failed_payments", "complaints", None, "x"]})
+    got = cause_agreement(scored, truth, threshold=0.5)
+    assert (got["flagged_churners"], got["named_cause"], got["share"]) == (2, 1, 0.5)

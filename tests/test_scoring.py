@@ -1,0 +1,125 @@
+"""Scoring: tiers, order, revenue at risk, invariance to row order, determinism, missing columns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from churnrisk.errors import ChurnriskError
+from churnrisk.model import (
+    ChurnModel,
+    cutoff_range,
+    fit_calibrated,
+    input_schema,
+    make_pipeline,
+    prepare_features,
+)
+from churnrisk.scoring import (
+    SCORE_COLUMNS,
+    recent_revenue,
+    risk_tiers,
+    score_features,
+    score_store,
+    summarize,
+)
+from churnrisk.store import EventStore
+
+
+@pytest.fixture(scope="module")
+def toy() -> tuple[ChurnModel, pd.DataFrame]:
+    rng = np.random.default_rng(1)
+    n = 800
+    X = pd.DataFrame({"a": rng.normal(size=n), "plan": rng.choice(["x", "y"], n)})
+    y = (rng.random(n) < 1 / (1 + np.exp(-2 * X["a"]))).astype(int)
+    schema = input_schema(X)
+    prepared = prepare_features(X, schema)
+    est = fit_calibrated(make_pipeline(schema, model="gbm"), prepared[:600], y[:600], prepared[600:], y[600:])
+    meta = {"kind": "snapshot", "schema": schema, "reference": {"a": 0.0, "plan": "x"}, "name": "toy"}
+    return ChurnModel(est, meta), X.set_axis(pd.Index(np.arange(1000, 1000 + n), name="customer_id"))
+
+
+def test_risk_tiers_by_hand():
+    assert list(risk_tiers([0.0, 0.19, 0.2, 0.49, 0.5, 1.0])) == [
+        "low",
+        "low",
+        "medium",
+        "medium",
+        "high",
+        "high",
+    ]
+
+
+def test_scores_are_sorted_and_have_the_columns(toy):
+    model, X = toy
+    scores = score_features(model, X, revenue=pd.Series(100.0, index=X.index), as_of="2024-01-01")
+    assert tuple(scores.columns) == SCORE_COLUMNS
+    assert scores["churn_probability"].is_monotonic_decreasing
+    np.testing.assert_allclose(scores["revenue_at_risk"], 100 * scores["churn_probability"])
+    assert (scores["model"] == "toy").all()
+
+
+def test_shuffling_rows_changes_no_customers_score(toy):
+    model, X = toy
+    before = score_features(model, X).set_index("customer_id")
+    after = score_features(model, X.sample(frac=1, random_state=3)).set_index("customer_id")
+    pd.testing.assert_frame_equal(before.sort_index(), after.sort_index())
+
+
+def test_missing_feature_column_is_named(toy):
+    model, X = toy
+    with pytest.raises(ChurnriskError, match="lacks 1 column.*: plan"):
+        score_features(model, X.drop(columns="plan"))
+
+
+def test_recent_revenue_by_hand():
+    store = EventStore.from_frames(
+        {
+            "customers": pd.DataFrame({"customer_id": [1, 2, 3]}),
+            "orders": pd.DataFrame(
+                {
+                    "customer_id": [1, 1, 2],
+                    "order_id": ["a", "b", "c"],
+                    "ordered_at": pd.to_datetime(["2023-01-01", "2024-03-01", "2024-06-01"]),
+                    "amount": [50.0, 20.0, 30.0],
+                }
+            ),
+            "subscriptions": pd.DataFrame(
+                {
+                    "customer_id": [2, 3],
+                    "subscription_id": ["s1", "s2"],
+                    "started_at": pd.to_datetime(["2024-01-01", "2024-01-01"]),
+                    "ended_at": pd.to_datetime([None, "2024-05-01"]),
+                    "mrr": [10.0, 99.0],
+                }
+            ),
+        }
+    )
+    got = recent_revenue(store, pd.Timestamp("2024-06-01")).sort_index()
+    # 1: only the order inside (2023-06-02, 2024-06-01]; 2: order 30 + 12 × 10; 3: subscription ended
+    assert got.to_dict() == {1: 20.0, 2: 150.0}
+
+
+def test_same_data_and_seed_give_identical_scores(demo_store):
+    from churnrisk.model import train_model
+
+    cutoffs = cutoff_range("2023-07-01", "2024-10-01", every="1M")
+
+    def run():
+        model = train_model(
+            demo_store, cutoffs=cutoffs, horizon=60, definition="subscription", random_state=7
+        )
+        return score_store(model, demo_store, as_of="2024-12-01")
+
+    first, second = run(), run()
+    pd.testing.assert_frame_equal(first, second)
+    assert (first["as_of"] == pd.Timestamp("2024-12-01")).all()
+    summary = summarize(first)
+    assert summary["customers"].sum() == len(first)
+    assert list(summary.columns) == [
+        "risk_tier",
+        "segment",
+        "customers",
+        "mean_probability",
+        "revenue_at_risk",
+    ]

@@ -102,9 +102,7 @@ def _subscriptions(rng: np.random.Generator, customers: int, rows: int) -> pl.Da
         ended_at=pl.when(pl.int_range(pl.len()) % 7 == 0).then(None).otherwise(nxt),
         mrr=pl.lit(rng.choice([10.0, 30.0, 100.0], rows)),
         plan=pl.lit(rng.choice(["basic", "pro", "team"], rows)),
-    ).with_columns(
-        ended_at=pl.when(nxt.is_null()).then(pl.col("ended_at")).otherwise(nxt)
-    )
+    ).with_columns(ended_at=pl.when(nxt.is_null()).then(pl.col("ended_at")).otherwise(nxt))
 
 
 # ---------------------------------------------------------------------- measured runs
@@ -185,7 +183,9 @@ def pandas_features(folder: Path, cutoff: datetime):
     parts.append(((cut - last).dt.total_seconds() / 86400).rename("surveys_recency"))
     customers = pd.read_parquet(folder / "customers.parquet").set_index("customer_id")
     out = customers[customers["signup_at"] <= cut][[]].join(parts, how="left")
-    counts = [c for c in out.columns if "frequency" in c or "tickets" in c or "complaints" in c or "failed" in c]
+    counts = [
+        c for c in out.columns if "frequency" in c or "tickets" in c or "complaints" in c or "failed" in c
+    ]
     return out.fillna(dict.fromkeys(counts, 0))
 
 
@@ -193,11 +193,15 @@ def _report(label: str, runs: list[dict[str, float]]) -> None:
     seconds = statistics.median(r["seconds"] for r in runs)
     load = statistics.median(r["load"] for r in runs)
     peak = max(r["peak_gib"] for r in runs)
-    print(f"{label:<46} {seconds:7.2f} s (load {load:5.2f} s)  peak {peak:5.2f} GiB  shape {runs[0]['shape']}")
+    print(
+        f"{label:<46} {seconds:7.2f} s (load {load:5.2f} s)  peak {peak:5.2f} GiB  shape {runs[0]['shape']}"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=3)
@@ -214,13 +218,20 @@ def main() -> None:
         t0 = time.perf_counter()
         generate(folder, customers=args.customers, orders=args.orders)
         print(f"generated {folder} in {time.perf_counter() - t0:.1f} s")
-    sizes = {p.stem: pl.scan_parquet(p).select(pl.len()).collect().item() for p in sorted(folder.glob("*.parquet"))}
+    sizes = {
+        p.stem: pl.scan_parquet(p).select(pl.len()).collect().item() for p in sorted(folder.glob("*.parquet"))
+    }
     print("rows:", ", ".join(f"{k}={v:,}" for k, v in sizes.items()))
-    _report("one cutoff, polars (load + build_features)", [_run_child("one", folder) for _ in range(args.runs)])
+    _report(
+        "one cutoff, polars (load + build_features)", [_run_child("one", folder) for _ in range(args.runs)]
+    )
     if not args.skip_twelve:
         _report("12 monthly cutoffs, build_training_set", [_run_child("twelve", folder) for _ in range(1)])
     if not args.skip_pandas:
-        _report("one cutoff, idiomatic pandas (reduced set)", [_run_child("pandas", folder) for _ in range(args.runs)])
+        _report(
+            "one cutoff, idiomatic pandas (reduced set)",
+            [_run_child("pandas", folder) for _ in range(args.runs)],
+        )
 
 
 if __name__ == "__main__":

@@ -115,7 +115,9 @@ def _disk_gib(folder: Path) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--sizes", default="10,50,100", help="millions of order events, comma-separated")
     parser.add_argument("--rows-per-bucket", type=int, default=5_000_000)
     parser.add_argument("--keep", action="store_true", help="keep the generated data of 100M and more")

@@ -177,9 +177,9 @@ def _risk_frame(s: np.ndarray) -> pd.DataFrame:
     return pd.DataFrame({"churn_probability": s, "risk_tier": risk_tiers(s)})
 
 
-def metrics_to_plain(metrics: Mapping[str, Any]) -> dict[str, Any]:
+def metrics_to_plain(metrics: Mapping[Any, Any]) -> dict[str, Any]:
     """NaN → None so the metrics dict is valid JSON."""
-    return {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}
+    return {str(k): (None if isinstance(v, float) and np.isnan(v) else v) for k, v in metrics.items()}
 
 
 # --- baselines -----------------------------------------------------------------------------------------

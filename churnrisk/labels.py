@@ -45,7 +45,8 @@ def _check_days(value: Any, name: str, *, allow_zero: bool = False) -> int:
     return int(value)
 
 
-def _check_definition(store: EventStore, definition: str) -> None:
+def _check_definition(store: Any, definition: str) -> None:
+    """Works for any store that answers ``"orders" in store`` (also the Spark one)."""
     if definition not in DEFINITIONS:
         raise ChurnriskError(
             f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
@@ -55,7 +56,7 @@ def _check_definition(store: EventStore, definition: str) -> None:
             "the subscription churn definition needs a 'subscriptions' table. "
             "Suggestion: use definition='inactivity' for order data."
         )
-    if definition == "inactivity" and _purchases(store) is None:
+    if definition == "inactivity" and "orders" not in store and "activity" not in store:
         raise ChurnriskError(
             "the inactivity churn definition needs an 'orders' or 'activity' table. "
             "Suggestion: use definition='subscription' for subscription data."
@@ -126,11 +127,7 @@ def _with_churn_type(
         .agg(pl.col("end").max().alias("churned_at"))
     )
     kinds = churn_type(store, ended).select(ID, pl.col("churn_type").alias("_kind"))
-    return (
-        frame.join(kinds, on=ID, how="left")
-        .with_columns(churn_type=pl.col("_kind"))
-        .drop("_kind")
-    )
+    return frame.join(kinds, on=ID, how="left").with_columns(churn_type=pl.col("_kind")).drop("_kind")
 
 
 def make_labels(
@@ -176,12 +173,13 @@ def make_labels(
     out = labelled.to_pandas().set_index(ID)
     out["churned"] = out["churned"].astype("int64")
     out["churn_type"] = out["churn_type"].astype("string")
-    out.attrs = {"censored": frame.height - labelled.height, "cutoff": cutoff, **options}
+    out.attrs = {"censored": frame.height - labelled.height, "cutoff": cutoff}
+    out.attrs.update(options)
     return out
 
 
 def check_label_options(
-    store: EventStore, definition: str, horizon: Any, lookback: Any, lead_time: Any
+    store: Any, definition: str, horizon: Any, lookback: Any, lead_time: Any
 ) -> dict[str, Any]:
     """Validated label options (raises :class:`ChurnriskError` naming what was given)."""
     _check_definition(store, definition)

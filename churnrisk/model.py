@@ -273,8 +273,8 @@ def training_rows(
 ) -> pd.DataFrame:
     """``customer_id, cutoff, <features>, churned`` for every eligible customer at every cutoff.
 
-    Uses :func:`churnrisk.features.build_training_set` when the features package provides it; else
-    builds the same frame from :func:`~churnrisk.features.build_features` and the spells of
+    Uses :func:`churnrisk.features.build_training_set` when the features package provides it (rows
+    whose outcome is not known yet are dropped); else builds the same frame from :func:`~churnrisk.features.build_features` and the spells of
     :mod:`churnrisk.spells` (eligible = active at the cutoff; churned = the spell active at the cutoff
     ends inside ``(cutoff + lead_time, cutoff + lead_time + horizon]``, or, for ``inactivity``, no
     order in that window).
@@ -284,7 +284,7 @@ def training_rows(
     options = {} if windows is None else {"windows": tuple(windows)}
     builder = getattr(feats, "build_training_set", None)
     if builder is not None:
-        return builder(
+        rows = builder(
             store,
             cutoffs,
             definition=definition,
@@ -293,10 +293,54 @@ def training_rows(
             lead_time=lead_time,
             **options,
         )
-    frames = [
-        _rows_at(store, pd.Timestamp(c), definition, horizon, lookback, lead_time, options) for c in cutoffs
+    else:
+        frames = [
+            _rows_at(store, pd.Timestamp(c), definition, horizon, lookback, lead_time, options)
+            for c in cutoffs
+        ]
+        rows = pd.concat(frames, ignore_index=True)
+    # censored rows (the horizon runs past the data) have no label yet: nothing to learn or test on
+    rows = rows[rows["churned"].notna()].reset_index(drop=True)
+    rows["churned"] = rows["churned"].astype(int)
+    if not uses_repeat_buying(store, definition):
+        return rows
+    parts = [
+        with_repeat_buying(
+            store, part.set_index("customer_id"), pd.Timestamp(c), horizon=horizon
+        ).reset_index()
+        for c, part in rows.groupby("cutoff", sort=True)
     ]
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat(parts, ignore_index=True)[[*rows.columns, *REPEAT_BUYING]]
+
+
+#: Extra order-data features: the BG/NBD model's view of each customer at the cutoff.
+REPEAT_BUYING = ("purchases_bgnbd_quiet", "purchases_bgnbd_alive")
+
+
+def uses_repeat_buying(store: Any, definition: str) -> bool:
+    """Order data under the inactivity definition get the BG/NBD features."""
+    return definition == "inactivity" and "orders" in store
+
+
+def with_repeat_buying(
+    store: Any, features: pd.DataFrame, cutoff: pd.Timestamp, *, horizon: int
+) -> pd.DataFrame:
+    """Add BG/NBD P(no purchase within the horizon) and P(alive), fitted on orders up to ``cutoff``.
+
+    The model is refitted at every cutoff on the history known then, so the features stay point in
+    time. BG/NBD is a strong baseline on order data; as features it lets the model start from it.
+    """
+    from churnrisk.bgnbd import BGNBD, rfm_summary
+
+    summary = rfm_summary(store["orders"], cutoff.to_pydatetime())
+    fitted = BGNBD().fit(summary["frequency"], summary["recency"], summary["T"])
+    args = (summary["frequency"], summary["recency"], summary["T"])
+    quiet = pd.Series(fitted.prob_no_purchase(horizon / 7.0, *args), index=summary.index)
+    alive = pd.Series(fitted.prob_alive(*args), index=summary.index)
+    return features.assign(
+        purchases_bgnbd_quiet=quiet.reindex(features.index).to_numpy(dtype=float),
+        purchases_bgnbd_alive=alive.reindex(features.index).to_numpy(dtype=float),
+    )
 
 
 def eligible_customers(
@@ -399,7 +443,7 @@ def train_model(
     rows["cutoff"] = pd.to_datetime(rows["cutoff"])
     features = feature_part(rows)
     # a feature never observed before the test cutoff (e.g. no CES survey yet) cannot be learned from
-    empty = [c for c in features.columns if features.loc[~rows["cutoff"].isin(test_c), c].isna().all()]
+    empty = [c for c in features.columns if features.loc[rows["cutoff"].isin(train_c), c].isna().all()]
     features = features.drop(columns=empty)
     schema = input_schema(features)
     X = prepare_features(features, schema)  # noqa: N806
@@ -437,9 +481,7 @@ def train_model(
             for k, v in (("train", train_c), ("calibration", cal_c), ("test", test_c))
         },
         "rows": {k: int(v.sum()) for k, v in part.items()},
-        "notes": [
-            f"left out {len(empty)} feature(s) never observed before the test cutoff: {', '.join(empty)}"
-        ]
+        "notes": [f"left out {len(empty)} feature(s) never observed in the training rows: {', '.join(empty)}"]
         if empty
         else [],
         "schema": schema,
@@ -468,8 +510,8 @@ def check_label_window(store: Any, cutoff: pd.Timestamp, *, horizon: int, lead_t
         )
 
 
-def _plain(metrics: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: (int(v) if k == "n" else None if pd.isna(v) else float(v)) for k, v in metrics.items()}
+def _plain(metrics: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): (int(v) if k == "n" else None if pd.isna(v) else float(v)) for k, v in metrics.items()}
 
 
 def _check_days(value: Any, name: str) -> None:
@@ -514,7 +556,8 @@ def cutoff_range(first: Any, last: Any, *, every: str = "1M") -> list[pd.Timesta
     number, unit = text[:-1] or "1", text[-1:]
     if unit not in ("D", "W", "M") or not number.isdigit() or int(number) <= 0:
         raise ChurnriskError(
-            f"The 'every' parameter must look like 30D, 2W or 1M. Got {every!r} instead. Suggestion: --every 1M."
+            f"The 'every' parameter must look like 30D, 2W or 1M. Got {every!r} instead. "
+            "Suggestion: --every 1M."
         )
     step = {
         "D": pd.DateOffset(days=int(number)),

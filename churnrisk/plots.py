@@ -76,6 +76,12 @@ def _integer_axis(axis: Any) -> None:
     axis.set_major_locator(MaxNLocator(integer=True))
 
 
+def _thousands_axis(axis: Any) -> None:
+    from matplotlib.ticker import StrMethodFormatter
+
+    axis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+
+
 def _require(frame: pd.DataFrame, columns: Iterable[str], what: str) -> None:
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -379,6 +385,10 @@ def plot_calibration(
     if not any(line.get_label() == "perfectly calibrated" for line in ax.get_lines()):
         ax.plot([0, 1], [0, 1], linestyle="--", color="gray", linewidth=1, label="perfectly calibrated")
     ax.plot(predicted, observed, marker="o", label=label or "model")
+    # zoom on the range the probabilities use: scores of 0-20 % would be a dot in the corner of [0, 1]
+    upper = min(1.0, 1.1 * max(float(predicted.max()), float(observed.max()), 0.05))
+    ax.set_xlim(0, upper)
+    ax.set_ylim(0, upper)
     ax.set_xlabel("mean predicted probability")
     ax.set_ylabel("observed churn rate")
     ax.set_title("Calibration")
@@ -400,11 +410,11 @@ def cumulative_gain(y_true: Any, y_score: Any) -> pd.DataFrame:
     Examples
     --------
     >>> cumulative_gain([1, 0, 1, 0], [0.9, 0.8, 0.8, 0.1])
-       fraction_contacted  fraction_captured  lift
-    0                0.00                0.0   NaN
-    1                0.25                0.5   2.0
-    2                0.75                1.0   1.333333
-    3                1.00                1.0   1.0
+       fraction_contacted  fraction_captured      lift
+    0                0.00                0.0       NaN
+    1                0.25                0.5  2.000000
+    2                0.75                1.0  1.333333
+    3                1.00                1.0  1.000000
     """
     y, score = _binary(y_true, y_score)
     if len(y) == 0 or y.sum() == 0:
@@ -682,6 +692,7 @@ def plot_revenue_at_risk(scores: pd.DataFrame, *, by: str = "segment", ax: Axes 
     table = revenue_by_segment(scores, by=by)
     ax = _axes(ax)
     ax.barh(table[by].tolist()[::-1], table["revenue_at_risk"].to_numpy()[::-1], color="tab:purple")
+    _thousands_axis(ax.xaxis)
     ax.set_xlabel("revenue at risk")
     ax.set_ylabel(by)
     ax.set_title(f"Revenue at risk by {by}")

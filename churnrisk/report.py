@@ -68,7 +68,12 @@ RATE_COLUMNS = (
     "customers_new",
     "customers_lost",
     "customers_end",
-    *plots.RATE_LABELS,
+    "customer_churn_rate",
+    "lost_churn_rate",
+    "adjusted_churn_rate",
+    "gross_revenue_churn",
+    "net_revenue_churn",
+    "revenue_churn",
 )
 AT_RISK_COLUMNS = ("customer_id", "churn_probability", "risk_tier", "revenue_at_risk", "reasons")
 #: Columns whose names end so hold fractions, shown as percentages.
@@ -192,13 +197,22 @@ def _rates_section(results: ReportResults) -> str:
     shown = [c for c in RATE_COLUMNS if c in rates.columns and rates[c].notna().any()]
     recent = rates.sort_values("period_start").tail(12)[shown]
     parts.append(_table(recent, caption=f"Last {len(recent)} periods"))
-    parts.append(
-        _note(
-            "Customer churn is the net change (start − end) / start and can be negative; adjusted churn "
-            "counts customers lost against the customers exposed during the period."
-        )
-    )
+    parts.append(_note(_RATES_NOTE))
+    if "gross_revenue_churn" in shown:
+        parts.append(_note(_REVENUE_NOTE))
     return "\n".join(parts)
+
+
+_RATES_NOTE = (
+    "Customer churn (lost / start): customers active at a period's start who had left by its end. "
+    "Adjusted churn: every customer who left, over the customers exposed during the period (those at "
+    "the start plus half the new ones). Net change (start − end) / start is negative whenever the "
+    "customer base grew."
+)
+_REVENUE_NOTE = (
+    "Gross revenue churn: MRR lost to churn and downgrades over the MRR at the start; net revenue churn "
+    "also counts expansion, so it can be negative."
+)
 
 
 def _quality_section(results: ReportResults) -> str:
@@ -206,11 +220,20 @@ def _quality_section(results: ReportResults) -> str:
     if results.metrics is not None and not results.metrics.empty:
         metrics = results.metrics.rename(columns=METRIC_LABELS)
         parts.append(
-            _table(metrics.reset_index(names="scorer"), caption="Out-of-time test", highlight="model")
+            _table(
+                metrics.reset_index(names="scorer"),
+                caption="Model and baselines on the same customers",
+                highlight="model",
+            )
         )
     else:
         parts.append(_note("No evaluation metrics were recorded for this model."))
-    if results.y_true is not None and "model" in results.y_scores:
+    outcomes = np.asarray(results.y_true if results.y_true is not None else [], dtype=float)
+    if "model" not in results.y_scores or len(outcomes) == 0:
+        parts.append(_note("No labelled evaluation rows: curves are not available."))
+    elif not 0 < outcomes.sum() < len(outcomes):
+        parts.append(_note("Every evaluation row has the same outcome: curves are not defined."))
+    else:
         parts.append('<div class="row">')
         parts.append(_image(_roc_all, results.y_true, results.y_scores, alt="ROC curves", size=(3.7, 3.6)))
         model_scores = results.y_scores["model"]
@@ -221,8 +244,6 @@ def _quality_section(results: ReportResults) -> str:
             _image(_gain_all, results.y_true, results.y_scores, alt="Cumulative gain", size=(3.7, 3.6))
         )
         parts.append("</div>")
-    else:
-        parts.append(_note("No labelled evaluation rows: curves are not available."))
     return "\n".join(parts)
 
 

@@ -20,7 +20,13 @@ import numpy as np
 import pandas as pd
 
 from churnrisk.errors import ChurnriskError
-from churnrisk.model import ChurnModel, eligible_customers, prepare_features
+from churnrisk.model import (
+    ChurnModel,
+    eligible_customers,
+    prepare_features,
+    uses_repeat_buying,
+    with_repeat_buying,
+)
 from churnrisk.reasons import top_reasons
 
 __all__ = [
@@ -46,7 +52,7 @@ SCORE_COLUMNS = (
 SEGMENT_COLUMNS = ("segment",)
 
 
-def risk_tiers(proba: Any, *, thresholds: tuple[float, float] = (0.2, 0.5)) -> pd.Categorical:
+def risk_tiers(proba: Any, *, thresholds: tuple[float, float] = (0.2, 0.5)) -> Any:
     """``low`` / ``medium`` / ``high`` (ordered) from calibrated probabilities.
 
     Examples
@@ -56,7 +62,7 @@ def risk_tiers(proba: Any, *, thresholds: tuple[float, float] = (0.2, 0.5)) -> p
     """
     p = np.asarray(proba, dtype=float)
     codes = (p >= thresholds[0]).astype(int) + (p >= thresholds[1]).astype(int)
-    return pd.Categorical.from_codes(codes, categories=list(TIERS), ordered=True)
+    return pd.Categorical.from_codes(codes, categories=pd.Index(TIERS), ordered=True)
 
 
 def score_features(
@@ -123,6 +129,8 @@ def score_store(
         store, as_of, definition=meta["definition"], lookback=meta.get("lookback"), horizon=meta["horizon"]
     )
     features = features.loc[features.index.isin(ids)].sort_index()
+    if uses_repeat_buying(store, meta["definition"]):
+        features = with_repeat_buying(store, features, as_of, horizon=meta["horizon"])
     return score_features(
         model,
         features,

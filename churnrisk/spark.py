@@ -20,16 +20,19 @@ nothing is collected to the driver until you ask for it:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
+from functools import reduce
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from churnrisk.contract import TABLES, TableSpec
 from churnrisk.errors import ChurnriskError, DataError, Problem
 from churnrisk.features._build import check_windows, to_cutoff, to_pandas_features
-from churnrisk.features._spark import ROW, spark_feature_frame
+from churnrisk.features._spark import ROW, spark_feature_frame, timestamp
 from churnrisk.features._spec import DEFAULT_WINDOWS
 from churnrisk.store import EventStore, StoreConfig, read_config
 
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
 __all__ = [
     "SparkEventStore",
     "build_features",
+    "build_training_set",
+    "make_labels",
     "read_store",
     "score",
     "spark_available",
@@ -49,6 +54,7 @@ __all__ = [
 ]
 
 INSTALL = 'pip install "churnrisk[spark]"'
+ID = "customer_id"
 _TRUE = ("true", "t", "yes", "y", "1", "1.0")
 _FALSE = ("false", "f", "no", "n", "0", "0.0")
 
@@ -235,7 +241,7 @@ def read_store(
     """
     spark = _active(spark)
     config = config if isinstance(config, StoreConfig) else read_config(config)
-    base = str(path).rstrip("/")
+    base = _url(path)
     raw: dict[str, DataFrame] = {}
     for name in TABLES:
         frame = _read_table(spark, base, name, config, encoding)
@@ -250,6 +256,15 @@ def read_store(
     if problems:
         raise DataError(problems)
     return SparkEventStore(_unify_ids(tables), source=base)
+
+
+def _url(path: str | os.PathLike[str]) -> str:
+    """``path`` as text; a URL that went through ``pathlib.Path`` (``s3a:/bucket``) gets its ``//`` back."""
+    text = str(path).rstrip("/")
+    match = re.match(r"^([A-Za-z][A-Za-z0-9+.-]+):/([^/].*)$", text)
+    if match and match.group(1).lower() != "file":
+        return f"{match.group(1)}://{match.group(2)}"
+    return text
 
 
 def _exists(spark: SparkSession, path: str) -> bool:
@@ -415,26 +430,311 @@ def build_features(
     return spark_feature_frame(tables, to_cutoff(cutoff), check_windows(windows))
 
 
-def to_pandas(frame: DataFrame, *, index: str | None = "customer_id") -> pd.DataFrame:
-    """Collect a Spark result as the default engine returns it (through Arrow, text as categoricals)."""
+def to_pandas(frame: DataFrame, *, kind: str = "features") -> pd.DataFrame:
+    """Collect a Spark result (through Arrow) in the shape the default engine returns it.
+
+    ``kind`` is ``"features"`` (:func:`build_features`: indexed by customer, text as categoricals),
+    ``"labels"`` (:func:`make_labels`) or ``"training"`` (:func:`build_training_set`).
+    """
     import polars as pl
 
     collected = pl.from_arrow(frame.toArrow())
-    if index == "customer_id":
-        return to_pandas_features(collected)  # type: ignore[arg-type]
-    out = collected.to_pandas()  # type: ignore[union-attr]
-    return out.set_index(index) if index else out
+    assert isinstance(collected, pl.DataFrame)
+    if kind == "features":
+        return to_pandas_features(collected)
+    if kind == "labels":
+        out = collected.to_pandas().set_index(ID)
+        return out.astype({"churned": "int64", "churn_type": "string"})
+    if kind == "training":
+        from churnrisk.training import _to_pandas
+
+        return _to_pandas(collected.with_columns(pl.col("churned").cast(pl.Int8)), {}, ())
+    raise ChurnriskError(f"The 'kind' parameter must be features, labels or training. Got {kind!r} instead.")
 
 
 def write_parquet(frame: DataFrame, path: str | os.PathLike[str], *, overwrite: bool = False) -> str:
     """Write a Spark DataFrame as a Parquet folder; refuses to replace ``path`` unless ``overwrite``."""
-    target = str(path)
+    target = _url(path)
     if not overwrite and _exists(frame.sparkSession, target):
         raise ChurnriskError(
             f"{target} already exists. Suggestion: pass --overwrite to replace it, or choose another path."
         )
     frame.write.mode("overwrite" if overwrite else "errorifexists").parquet(target)
     return target
+
+
+# ---------------------------------------------------------------------- labels and training sets
+# The churn definitions of churnrisk.spells / churnrisk.labels, step for step on Spark (interval
+# merging with window functions); tests/test_spark.py checks both definitions against them.
+_FOREVER = datetime(9999, 12, 31)
+
+
+def _merge_intervals(intervals: DataFrame) -> DataFrame:
+    """Each customer's intervals ``[start, end)`` that overlap or touch, merged (as ``merge_intervals``)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    end = F.coalesce(F.col("end"), timestamp(_FOREVER))
+    ordered = Window.partitionBy(ID).orderBy("start", "_end", ROW)
+    # A new spell starts when the interval begins after everything before it ended (touching merges).
+    reach = F.max("_end").over(ordered.rowsBetween(Window.unboundedPreceding, -1))
+    new = reach.isNull() | (F.col("start") > reach)
+    return (
+        intervals.filter(F.col(ID).isNotNull() & F.col("start").isNotNull())
+        .withColumns({"_end": end, ROW: F.monotonically_increasing_id()})
+        .withColumn("_new", new.cast("int"))
+        .withColumn("_spell", F.sum("_new").over(ordered.rowsBetween(Window.unboundedPreceding, 0)))
+        .groupBy(ID, "_spell")
+        .agg(
+            F.min("start").alias("start"),
+            F.max("_end").alias("end"),
+            F.max_by("end_reason", F.struct("_end", "start", ROW)).alias("end_reason"),
+        )
+        .withColumn("end", F.when(F.col("end") < timestamp(_FOREVER), F.col("end")))
+        .drop("_spell")
+    )
+
+
+def _subscription_spells(subscriptions: DataFrame) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    end = F.col("ended_at") if "ended_at" in subscriptions.columns else F.lit(None).cast("timestamp_ntz")
+    reason = F.col("end_reason") if "end_reason" in subscriptions.columns else F.lit(None)
+    return _merge_intervals(
+        subscriptions.select(
+            ID,
+            F.col("started_at").alias("start"),
+            end.alias("end"),
+            reason.cast("string").alias("end_reason"),
+        )
+    )
+
+
+def _order_spells(orders: DataFrame, days: int) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    intervals = orders.select(
+        ID,
+        F.col("ordered_at").alias("start"),
+        (F.col("ordered_at") + F.make_dt_interval(days=F.lit(days))).alias("end"),
+        F.lit("inactivity").alias("end_reason"),
+    ).dropDuplicates([ID, "start"])
+    return _merge_intervals(intervals)
+
+
+def _active_at(spells: DataFrame, t: datetime) -> DataFrame:
+    from pyspark.sql import functions as F
+
+    inside = (F.col("start") <= timestamp(t)) & (F.col("end").isNull() | (F.col("end") > timestamp(t)))
+    return spells.filter(inside).select(ID).distinct()
+
+
+def _purchases(store: SparkEventStore) -> DataFrame | None:
+    from pyspark.sql import functions as F
+
+    if "orders" in store:
+        return store["orders"].select(ID, "ordered_at")
+    if "activity" in store:
+        return store["activity"].select(ID, F.col("occurred_at").alias("ordered_at"))
+    return None
+
+
+def data_end(store: SparkEventStore) -> datetime:
+    """The last event time over every table (one Spark job): outcomes after it are unknown."""
+    from pyspark.sql import functions as F
+
+    ends = [
+        frame.select(F.max(str(TABLES[name].time)).alias("t"))
+        for name, frame in store.tables.items()
+        if TABLES[name].time and TABLES[name].time in frame.columns
+    ]
+    last = reduce(lambda a, b: a.unionByName(b), ends).select(F.max("t")).first()[0] if ends else None  # type: ignore[index]
+    if last is None:
+        raise ChurnriskError("the event store has no dated events to label churn with.")
+    return last  # type: ignore[no-any-return]
+
+
+def _label_options(
+    store: SparkEventStore, definition: str, horizon: Any, lookback: Any, lead_time: Any
+) -> dict[str, Any]:
+    from churnrisk.labels import DEFINITIONS, _check_days
+
+    if definition not in DEFINITIONS:
+        raise ChurnriskError(
+            f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
+        )
+    if definition == "subscription" and "subscriptions" not in store:
+        raise ChurnriskError(
+            "the subscription churn definition needs a 'subscriptions' table. "
+            "Suggestion: use definition='inactivity' for order data."
+        )
+    if definition == "inactivity" and _purchases(store) is None:
+        raise ChurnriskError(
+            "the inactivity churn definition needs an 'orders' or 'activity' table. "
+            "Suggestion: use definition='subscription' for subscription data."
+        )
+    return {
+        "definition": definition,
+        "horizon": _check_days(horizon, "horizon"),
+        "lookback": None if lookback is None else _check_days(lookback, "lookback"),
+        "lead_time": _check_days(lead_time, "lead_time", allow_zero=True),
+    }
+
+
+def _label_frame(
+    store: SparkEventStore,
+    cutoff: datetime,
+    *,
+    definition: str,
+    horizon: int,
+    lookback: int | None,
+    lead_time: int,
+    last_event: datetime,
+) -> DataFrame:
+    """Eligible customers with ``churned`` (null when censored) and ``churn_type`` (as ``label_frame``)."""
+    from pyspark.sql import functions as F
+
+    start = cutoff + timedelta(days=lead_time)
+    end = start + timedelta(days=horizon)
+    if definition == "subscription":
+        spells = _subscription_spells(store["subscriptions"])
+        eligible = _active_at(spells, cutoff).join(_active_at(spells, start), on=ID, how="left_semi")
+        still = _active_at(spells, end)
+    else:
+        orders = _purchases(store)
+        eligible = _active_at(_order_spells(orders, lookback or horizon), cutoff)  # type: ignore[arg-type]
+        still = _active_at(_order_spells(orders, horizon), end)  # type: ignore[arg-type]
+    censored = end > last_event
+    frame = eligible.join(still.withColumn("_still", F.lit(True)), on=ID, how="left")
+    churned = F.lit(None) if censored else F.col("_still").isNull()
+    frame = frame.select(
+        ID, churned.cast("tinyint").alias("churned"), F.lit(None).cast("string").alias("churn_type")
+    )
+    if definition == "subscription" and not censored:
+        frame = _with_churn_type(store, frame, spells, start, end)
+    return frame
+
+
+def _with_churn_type(
+    store: SparkEventStore, frame: DataFrame, spells: DataFrame, start: datetime, end: datetime
+) -> DataFrame:
+    """Voluntary or involuntary, judged at the end of the spell running at ``start`` (as ``churn_type``)."""
+    from pyspark.sql import functions as F
+
+    ended = (
+        spells.filter((F.col("end") > timestamp(start)) & (F.col("end") <= timestamp(end)))
+        .join(frame.filter(F.col("churned") == 1).select(ID), on=ID, how="left_semi")
+        .groupBy(ID)
+        .agg(F.max("end").alias("churned_at"))
+    )
+    involuntary = _unrecovered_failure(store.get("payments"), ended)
+    by_reason = _payment_end_reason(store.get("subscriptions"), ended)
+    flagged = [f for f in (involuntary, by_reason) if f is not None]
+    kinds = ended.select(ID, F.lit("voluntary").alias("_kind"))
+    if flagged:
+        flagged_ids = reduce(lambda a, b: a.unionByName(b), flagged)
+        kinds = ended.join(flagged_ids.distinct().withColumn("_inv", F.lit(True)), on=ID, how="left").select(
+            ID, F.when(F.col("_inv"), F.lit("involuntary")).otherwise(F.lit("voluntary")).alias("_kind")
+        )
+    return frame.join(kinds, on=ID, how="left").select(ID, "churned", F.col("_kind").alias("churn_type"))
+
+
+def _unrecovered_failure(
+    payments: DataFrame | None, ended: DataFrame, window_days: int = 30
+) -> DataFrame | None:
+    """Customers whose last failed payment in the window before churning was never followed by a success."""
+    from pyspark.sql import functions as F
+
+    if payments is None or "status" not in payments.columns:
+        return None
+    attempts = payments.select(ID, "attempted_at", F.lower(F.col("status").cast("string")).alias("status"))
+    joined = ended.join(attempts, on=ID).filter(F.col("attempted_at") <= F.col("churned_at"))
+    window_start = F.col("churned_at") - F.make_dt_interval(days=F.lit(window_days))
+    last_failure = (
+        joined.filter((F.col("status") == "failed") & (F.col("attempted_at") >= window_start))
+        .groupBy(ID)
+        .agg(F.max("attempted_at").alias("_failed_at"))
+    )
+    recovered = (
+        joined.join(last_failure, on=ID)
+        .filter((F.col("status") == "succeeded") & (F.col("attempted_at") > F.col("_failed_at")))
+        .select(ID)
+    )
+    return last_failure.select(ID).join(recovered, on=ID, how="left_anti")
+
+
+def _payment_end_reason(subscriptions: DataFrame | None, ended: DataFrame) -> DataFrame | None:
+    from pyspark.sql import functions as F
+
+    from churnrisk.spells import INVOLUNTARY_REASON
+
+    if subscriptions is None or not {"ended_at", "end_reason"} <= set(subscriptions.columns):
+        return None
+    reasons = subscriptions.filter(F.col("end_reason").cast("string").rlike(INVOLUNTARY_REASON)).select(
+        ID, F.col("ended_at").alias("churned_at")
+    )
+    return ended.join(reasons, on=[ID, "churned_at"], how="left_semi").select(ID)
+
+
+def make_labels(
+    store: SparkEventStore | EventStore,
+    cutoff: Any,
+    *,
+    definition: str,
+    horizon: int,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    spark: SparkSession | None = None,
+) -> DataFrame:
+    """Churn labels at ``cutoff`` on Spark, as :func:`churnrisk.labels.make_labels` defines them.
+
+    Returns a Spark DataFrame ``customer_id, churned (0/1), churn_type``, sorted by customer; it is
+    empty when the horizon runs past the end of the data (censored: the outcome is not known yet).
+    Parameters as in :func:`churnrisk.labels.make_labels`.
+    """
+    from pyspark.sql import functions as F
+
+    sstore = _spark_store(store, spark)
+    options = _label_options(sstore, definition, horizon, lookback, lead_time)
+    frame = _label_frame(sstore, to_cutoff(cutoff), last_event=data_end(sstore), **options)
+    return frame.filter(F.col("churned").isNotNull()).orderBy(ID)
+
+
+def build_training_set(
+    store: SparkEventStore | EventStore,
+    cutoffs: Iterable[Any],
+    *,
+    definition: str,
+    horizon: int,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    spark: SparkSession | None = None,
+) -> DataFrame:
+    """Features and labels of every eligible customer at every cutoff, on Spark.
+
+    The rows and columns of :func:`churnrisk.training.build_training_set` (``customer_id``,
+    ``cutoff``, the features, ``churned`` — null for a censored cutoff — and ``churn_type``),
+    sorted by cutoff and customer, as a Spark DataFrame.
+    """
+    sstore = _spark_store(store, spark)
+    options = _label_options(sstore, definition, horizon, lookback, lead_time)
+    windows_ = check_windows(windows)
+    values = sorted({to_cutoff(c) for c in cutoffs})
+    if not values:
+        raise ChurnriskError("no cutoffs given. Suggestion: make_cutoffs('2024-01-31', '2024-12-31').")
+    last_event = data_end(sstore)
+    frames = []
+    for cutoff in values:
+        labels = _label_frame(sstore, cutoff, last_event=last_event, **options)
+        features = spark_feature_frame(sstore.tables, cutoff, windows_)
+        names = [c for c in features.columns if c != ID]
+        frames.append(
+            labels.join(features, on=ID, how="left").select(
+                ID, timestamp(cutoff).alias("cutoff"), *names, "churned", "churn_type"
+            )
+        )
+    return reduce(lambda a, b: a.unionByName(b), frames).orderBy("cutoff", ID)
 
 
 # ---------------------------------------------------------------------- scoring

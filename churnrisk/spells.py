@@ -91,9 +91,10 @@ def merge_intervals(intervals: pl.DataFrame, *, gap: timedelta = timedelta(0)) -
         .sort("customer_id", "start")
     )
     previous_end = shift_within(pl.col("_end"))
-    if frame.select((pl.col("start") < previous_end).any()).item():
-        return _merge_overlapping(frame, gap)
-    # No overlaps (a validated store has none, order windows never nest): a spell ends with its last row.
+    if frame.select((pl.col("_end") < previous_end).any()).item():
+        return _merge_nested(frame, gap)
+    # No interval ends before the one above it (true of valid subscriptions and of order windows, which
+    # all have one length): the previous end is the latest end so far, and a spell ends with its last row.
     new = _starts_spell(previous_end, gap)
     frame = frame.with_columns(_new=new, _last=new.shift(-1, fill_value=True))
     starts = frame.filter(pl.col("_new")).select("customer_id", "start")
@@ -110,7 +111,7 @@ def _starts_spell(reach: pl.Expr, gap: timedelta) -> pl.Expr:
     return reach.is_null() | ((pause > timedelta(0)) & (pause >= gap))
 
 
-def _merge_overlapping(frame: pl.DataFrame, gap: timedelta) -> pl.DataFrame:
+def _merge_nested(frame: pl.DataFrame, gap: timedelta) -> pl.DataFrame:
     reach = pl.col("_end").cum_max().shift(1).over("customer_id")
     return (
         frame.with_columns(_spell=_starts_spell(reach, gap).cast(pl.Int64).cum_sum())
@@ -200,12 +201,9 @@ def order_spells(orders: pl.DataFrame | pd.DataFrame, *, inactivity_days: int) -
         )
     window = timedelta(days=inactivity_days)
     intervals = frame.select(
-        "customer_id",
-        pl.col("ordered_at").alias("start"),
-        (pl.col("ordered_at") + window).alias("end"),
-        pl.lit("inactivity").alias("end_reason"),
+        "customer_id", pl.col("ordered_at").alias("start"), (pl.col("ordered_at") + window).alias("end")
     )
-    return merge_intervals(intervals)
+    return merge_intervals(intervals).with_columns(end_reason=pl.lit("inactivity"))
 
 
 def active_at(spells: pl.DataFrame | pd.DataFrame, t: Any) -> pl.DataFrame:

@@ -60,7 +60,8 @@ def make_cutoffs(first: Any, last: Any, every: str = "1M") -> list[datetime]:
     count, unit = int(match.group(1)), match.group(2)
     step = count * 3 if unit == "Q" else count
     out, k = [], 0
-    while (cutoff := pd.Timestamp(start) + pd.DateOffset(**{_UNITS[unit]: step * k})) <= stop:
+    offset: dict[str, Any] = {_UNITS[unit]: step}
+    while (cutoff := pd.Timestamp(start) + k * pd.DateOffset(**offset)) <= stop:
         out.append(cutoff.to_pydatetime())
         k += 1
     return out
@@ -83,7 +84,7 @@ def _rows(
 ) -> pl.DataFrame:
     """Features and labels of the eligible customers at one cutoff."""
     labels = label_frame(store, cutoff, spells=spells, **options)
-    features = feature_frame(tables, cutoff, windows, presorted=tables is not store.tables)
+    features = feature_frame(tables, cutoff, windows, presorted=True)
     return (
         labels.join(features, on=ID, how="left")
         .with_columns(cutoff=pl.lit(cutoff, pl.Datetime("us")))
@@ -99,7 +100,9 @@ def _frames(
     progress: Progress | None,
 ) -> list[pl.DataFrame]:
     # Sorting once pays off from two cutoffs on: grouping sorted rows is several times faster.
-    tables = prepare_tables(store.tables) if len(cutoffs) > 1 else store.tables
+    # Always sorted, even for one cutoff, so that an update sums in the same order as a rebuild
+    # (build_features may differ from a training row in the last bit of a float).
+    tables = prepare_tables(store.tables)
     spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
     out = []
     for done, cutoff in enumerate(cutoffs, start=1):
@@ -116,7 +119,8 @@ def _to_pandas(frame: pl.DataFrame, options: dict[str, Any], windows: tuple[int,
     out["churn_type"] = out["churn_type"].astype("string")
     for column in out.select_dtypes("category"):
         out[column] = out[column].cat.set_categories(sorted(out[column].cat.categories))
-    out.attrs = {**options, "windows": list(windows)}
+    out.attrs.update(options)
+    out.attrs["windows"] = list(windows)
     return out
 
 

@@ -82,6 +82,7 @@ def test_train_needs_data_or_table(tmp_path):
     assert result.exit_code == 2
 
 
+@pytest.mark.slow
 def test_event_store_train_evaluate_score(tmp_path, demo_tables):
     data = tmp_path / "data"
     data.mkdir()

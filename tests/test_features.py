@@ -39,7 +39,7 @@ def _tables() -> dict[str, pd.DataFrame]:
         ),
         "orders": pd.DataFrame(
             {
-                "customer_id": [1, 1, 1, 2, 2, 3, 5],
+                "customer_id": [1, 1, 1, 2, 2, 3, 5, 4],
                 "ordered_at": [
                     T("2024-01-01"),  # on the 90-day window start: out of it, in the 90-day prior window
                     T("2024-03-01"),  # on the 30-day window start: out of it, in the 30-day prior window
@@ -48,8 +48,9 @@ def _tables() -> dict[str, pd.DataFrame]:
                     T("2024-04-02"),  # after the cutoff
                     T("2024-02-01"),
                     T("2024-05-01"),
+                    T("2024-03-20"),  # 4 orders before signing up: not in the population all the same
                 ],
-                "amount": [10.0, 20.0, 5.0, 8.0, 100.0, 7.0, 1.0],
+                "amount": [10.0, 20.0, 5.0, 8.0, 100.0, 7.0, 1.0, 2.0],
             }
         ),
         "returns": pd.DataFrame(
@@ -63,7 +64,13 @@ def _tables() -> dict[str, pd.DataFrame]:
         "subscriptions": pd.DataFrame(
             {
                 "customer_id": [1, 1, 2, 3, 3],
-                "started_at": [T("2023-01-01"), T("2024-02-15"), T("2023-06-01"), T("2023-03-01"), T("2024-04-10")],
+                "started_at": [
+                    T("2023-01-01"),
+                    T("2024-02-15"),
+                    T("2023-06-01"),
+                    T("2023-03-01"),
+                    T("2024-04-10"),
+                ],
                 # 2's end lies after the cutoff: open at the cutoff; 3's is exactly at the cutoff: closed
                 "ended_at": [T("2024-02-15"), None, T("2024-12-01"), CUTOFF, None],
                 "mrr": [50.0, 30.0, 20.0, 40.0, 99.0],
@@ -256,7 +263,9 @@ def test_dtypes(features):
 
 def test_columns_are_the_declared_ones_in_order(features):
     tables = _tables()
-    declared = feature_columns({name: list(frame.columns) for name, frame in tables.items()}, windows=(30, 90))
+    declared = feature_columns(
+        {name: list(frame.columns) for name, frame in tables.items()}, windows=(30, 90)
+    )
     assert list(features.columns) == declared
     assert all(c.startswith(tuple(f"{f.name}_" for f in FAMILIES)) for c in features.columns)
 
@@ -281,14 +290,17 @@ def test_without_signup_times_the_population_is_customers_with_events():
     tables = _tables()
     tables["customers"] = tables["customers"].drop(columns=["signup_at"])
     out = build_features(EventStore.from_frames(tables), CUTOFF, windows=(30,))
-    assert out.index.tolist() == [1, 2, 3]
+    assert out.index.tolist() == [1, 2, 3, 4]  # 4 ordered before the cutoff; 5 only after it
 
 
 def test_default_windows():
     out = build_features(EventStore.from_frames(_tables()), CUTOFF)
-    assert {"payments_failed_30d", "payments_failed_90d", "payments_failed_180d", "payments_failed_365d"} <= set(
-        out.columns
-    )
+    assert {
+        "payments_failed_30d",
+        "payments_failed_90d",
+        "payments_failed_180d",
+        "payments_failed_365d",
+    } <= set(out.columns)
 
 
 @pytest.mark.parametrize("windows", [(), (0, 30), (-5,), ("a",), (1.5,)])
@@ -308,7 +320,11 @@ def test_bad_cutoffs_are_refused(cutoff):
     ("column", "row", "text"),
     [
         ("payments_failed_30d", {"payments_failed_30d": 3}, "3 failed payments in the last 30 days"),
-        ("surveys_csat_trend", {"surveys_csat_trend": -3.0, "surveys_csat_last": 2.0}, "CSAT fell from 5 to 2"),
+        (
+            "surveys_csat_trend",
+            {"surveys_csat_trend": -3.0, "surveys_csat_last": 2.0},
+            "CSAT fell from 5 to 2",
+        ),
         (
             "purchases_gap_ratio",
             {"purchases_gap_ratio": 140 / 30, "purchases_recency": 140.0},
@@ -349,7 +365,9 @@ def test_describe_every_column(features):
     assert describe_feature("purchases_recency") == "Days from the last order to the cutoff."
 
 
-@pytest.mark.parametrize("column", ["nonsense", "payments_failed", "payments_failed_x", "purchases_recency_30d"])
+@pytest.mark.parametrize(
+    "column", ["nonsense", "payments_failed", "payments_failed_x", "purchases_recency_30d"]
+)
 def test_unknown_columns_are_refused(column):
     with pytest.raises(ChurnriskError, match="not a feature column"):
         describe_feature(column)
@@ -372,7 +390,9 @@ def folder(tmp_path_factory):
 
 
 def test_cli_features_summary(folder):
-    result = CliRunner().invoke(app, ["features", str(folder), "--cutoff", "2024-03-31", "--windows", "30,90"])
+    result = CliRunner().invoke(
+        app, ["features", str(folder), "--cutoff", "2024-03-31", "--windows", "30,90"]
+    )
     assert result.exit_code == 0, result.output
     assert "3 customers" in result.stdout and "payments_failed_30d" in result.stdout
 

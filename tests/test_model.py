@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import SHARED_DATA, requires_shared_data
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.model import (
@@ -114,3 +115,22 @@ def test_cutoff_after_the_data_is_refused(demo_store):
     cutoffs = cutoff_range("2023-07-01", "2024-12-01", every="1M")
     with pytest.raises(ChurnriskError, match="needs data up to 2025-03-01"):
         train_model(demo_store, cutoffs=cutoffs, horizon=90, definition="subscription")
+
+
+@pytest.mark.realdata
+@pytest.mark.slow
+@requires_shared_data
+def test_online_retail_model_beats_every_baseline():
+    from churnrisk.contract import TABLES
+    from churnrisk.importers import import_online_retail
+    from churnrisk.store import EventStore
+
+    tables = import_online_retail(SHARED_DATA / "online_retail" / "online_retail.parquet").tables
+    store = EventStore.from_frames({k: v for k, v in tables.items() if k in TABLES})
+    cutoffs = cutoff_range("2011-03-01", "2011-09-09", every="1M")
+    meta = train_model(store, cutoffs=cutoffs, horizon=90, definition="inactivity").metadata
+    print("Online Retail:", meta["metrics"], meta["baselines"])
+    assert set(meta["baselines"]) == {"historical_rate", "recency", "bgnbd"}
+    for baseline in meta["baselines"].values():
+        assert meta["metrics"]["roc_auc"] > baseline["roc_auc"]
+        assert meta["metrics"]["average_precision"] > baseline["average_precision"]

@@ -30,7 +30,8 @@ def rates_table(**changes):
     table = pd.DataFrame(
         {
             "period_start": pd.to_datetime(["2024-03-01", "2024-01-01", "2024-02-01"]),
-            "customer_churn_rate": [0.03, 0.01, -0.02],
+            "customer_churn_rate": [-0.3, -1.1, -0.2],  # net change: negative while the base grows
+            "lost_churn_rate": [0.03, 0.01, 0.02],
             "adjusted_churn_rate": [0.05, 0.04, 0.06],
             "gross_revenue_churn": [0.07, 0.02, 0.03],
             "net_revenue_churn": [np.nan, np.nan, np.nan],
@@ -42,21 +43,23 @@ def rates_table(**changes):
 def test_churn_rates_one_line_per_available_rate_in_time_order(ax):
     assert plots.plot_churn_rates(rates_table(), ax=ax) is ax
     lines = ax.get_lines()
-    assert len(lines) == 3  # net revenue churn is all missing: not drawn
+    assert len(lines) == 3  # net revenue churn is all missing, net change not by default: not drawn
     assert legend_texts(ax) == [
-        "customer churn (net change)",
+        "customer churn (lost / start)",
         "adjusted churn (exposure)",
         "gross revenue churn",
     ]
-    assert_allclose(lines[0].get_ydata(), [0.01, -0.02, 0.03])  # sorted by period
+    assert_allclose(lines[0].get_ydata(), [0.01, 0.02, 0.03])  # sorted by period
     assert_allclose(lines[2].get_ydata(), [0.02, 0.03, 0.07])
     assert ax.get_ylabel() == "churn rate"
 
 
 def test_churn_rates_chosen_columns(ax):
-    plots.plot_churn_rates(rates_table(), columns=["adjusted_churn_rate"], ax=ax)
-    assert len(ax.get_lines()) == 1
+    plots.plot_churn_rates(rates_table(), columns=["adjusted_churn_rate", "customer_churn_rate"], ax=ax)
+    assert len(ax.get_lines()) == 2
     assert_allclose(ax.get_lines()[0].get_ydata(), [0.04, 0.06, 0.05])
+    assert_allclose(ax.get_lines()[1].get_ydata(), [-1.1, -0.2, -0.3])
+    assert legend_texts(ax) == ["adjusted churn (exposure)", "customer churn (net change)"]
 
 
 def test_churn_rates_refuses_several_segments(ax):
@@ -105,9 +108,7 @@ def test_rate_plots_draw_the_rates_module_output(demo_store, ax):
     rates = churn_rates(demo_store, period="month")
     plots.plot_churn_rates(rates, ax=ax)
     first = ax.get_lines()[0]
-    assert_allclose(
-        first.get_ydata(), rates.sort_values("period_start")["customer_churn_rate"], equal_nan=True
-    )
+    assert_allclose(first.get_ydata(), rates.sort_values("period_start")["lost_churn_rate"], equal_nan=True)
     heat = Figure().add_subplot()
     retention = cohort_retention(demo_store, period="quarter")
     plots.plot_cohort_retention(retention, ax=heat)

@@ -182,3 +182,72 @@ def test_splitting_a_row_into_touching_pieces_changes_nothing(subs, which, cut):
     )
     split = split.astype(subs.dtypes.to_dict())
     pd.testing.assert_frame_equal(_rates(split), _rates(subs))
+
+
+# ---------------------------------------------------------------------- order data
+order_st = st.lists(
+    st.tuples(st.integers(1, 5), st.integers(0, 200), st.sampled_from([0, 6, 12]), st.integers(1, 50)),
+    min_size=1,
+    max_size=25,
+)
+
+
+def _orders(raw):
+    rows = [(cid, BASE + timedelta(days=day, hours=hours), float(amount)) for cid, day, hours, amount in raw]
+    return pd.DataFrame(rows, columns=["customer_id", "ordered_at", "amount"])
+
+
+def _order_reference(orders, window_days):
+    window = timedelta(days=window_days)
+    out = []
+    for k, (b0, b1) in enumerate(zip(BOUNDS[:-1], BOUNDS[1:], strict=True)):
+        before = BOUNDS[k - 1] if k else datetime(2023, 12, 1)
+        row = dict.fromkeys(["start", "end", "lost", "new", "react", "churned"], 0)
+        row |= {"previous": 0.0, "existing": 0.0}
+        for _, group in orders.groupby("customer_id"):
+            times = sorted(group["ordered_at"])
+            starts = [t for i, t in enumerate(times) if i == 0 or t - times[i - 1] > window]
+            ends = [
+                t + window for i, t in enumerate(times) if i + 1 == len(times) or times[i + 1] - t > window
+            ]
+            at0 = any(b0 - window < t <= b0 for t in times)
+            at1 = any(b1 - window < t <= b1 for t in times)
+            row["start"] += at0
+            row["end"] += at1
+            row["lost"] += at0 and not at1
+            row["new"] += b0 < starts[0] <= b1
+            row["react"] += not b0 < starts[0] <= b1 and any(b0 < s <= b1 for s in starts[1:])
+            row["churned"] += any(b0 < e <= b1 for e in ends) and not at1
+            if at0:
+                amounts = group.set_index("ordered_at")["amount"]
+                row["previous"] += amounts[(amounts.index > before) & (amounts.index <= b0)].sum()
+                row["existing"] += amounts[(amounts.index > b0) & (amounts.index <= b1)].sum()
+        out.append(row)
+    return pd.DataFrame(out)
+
+
+ORDER_COMPARED = {
+    "customers_start": "start",
+    "customers_end": "end",
+    "customers_lost": "lost",
+    "customers_new": "new",
+    "customers_reactivated": "react",
+    "churned_in_period": "churned",
+    "revenue_existing": "existing",
+}
+
+
+@SETTINGS
+@given(raw=order_st, window=st.sampled_from([10, 30, 45]))
+def test_order_data_matches_brute_force_reference(raw, window):
+    orders = _orders(raw)
+    customers = pd.DataFrame({"customer_id": sorted(orders["customer_id"].unique())})
+    store = EventStore.from_frames({"customers": customers, "orders": orders})
+    table = churn_rates(store, period="month", start=BOUNDS[0], end=BOUNDS[-1], inactivity_days=window)
+    reference = _order_reference(orders, window)
+    for column, ref in ORDER_COMPARED.items():
+        assert table[column].tolist() == pytest.approx(reference[ref].tolist()), column
+    # revenue_previous: the calendar month before (January's previous period is December)
+    assert table["revenue_previous"].iloc[1:].tolist() == pytest.approx(
+        reference["previous"].iloc[1:].tolist()
+    )

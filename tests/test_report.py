@@ -186,7 +186,7 @@ def test_revenue_table_sums_by_segment(page):
 
 
 def test_metrics_table_highlights_the_model(page):
-    rows = _rows(page, "Out-of-time test")
+    rows = _rows(page, "Model and baselines on the same customers")
     assert rows[0][:3] == ["model", "0.910", "0.710"]
     assert rows[1][:3] == ["recency", "0.620", "0.300"]
     assert '<tr class="highlight"><td>model</td>' in page
@@ -215,7 +215,7 @@ def test_missing_parts_keep_every_heading_with_a_note():
 
 
 def test_without_segment_revenue_is_by_tier():
-    text = render_report(fake_results(segment_col=None))
+    text = render_report(fake_results(segment_col=None, rates=None, y_true=None, y_scores={}))
     rows = _rows(text, "Revenue at risk by risk_tier")
     assert [(r[0], r[2]) for r in rows] == [("high", "302.00"), ("medium", "75.00"), ("low", "5.50")]
 
@@ -309,6 +309,9 @@ def fake_collect(monkeypatch):
         return fake_results(rates=None, y_true=None, y_scores={})
 
     monkeypatch.setattr(report, "collect_report", collect)
+    monkeypatch.setattr(
+        "churnrisk.modelfile.load_model", lambda path, trust_pickle: ("loaded", path, trust_pickle)
+    )
     return calls
 
 
@@ -329,7 +332,7 @@ def test_cli_writes_the_report(tmp_path, tiny_folder, fake_collect):
     assert "Report written to" in result.stdout
     assert parse(out.read_text(encoding="utf-8")).text["h2"] == list(SECTIONS)
     ((model, store, options),) = fake_collect
-    assert model == Path("model.skops") and "orders" in store
+    assert model == ("loaded", Path("model.skops"), False) and "orders" in store
     assert options == {"as_of": pd.Timestamp("2024-03-01").to_pydatetime(), "top_n": 3}
 
 
@@ -353,6 +356,13 @@ def test_cli_bad_data_is_a_clear_error(tmp_path, tiny_folder, fake_collect):
     assert "orders.amount" in result.stderr
     assert "Traceback" not in result.output
     assert not (tmp_path / "r.html").exists()
+
+
+def test_cli_missing_model_is_a_clear_error(tmp_path, tiny_folder):
+    result = run_cli("report", str(tmp_path / "none.skops"), str(tiny_folder), "-o", str(tmp_path / "r.html"))
+    assert result.exit_code == 1
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.output
 
 
 def test_cli_needs_an_output(tiny_folder):
@@ -396,3 +406,42 @@ def test_segment_column(columns, expected):
     from churnrisk.report import segment_column
 
     assert segment_column(pd.DataFrame(columns=columns)) == expected
+
+
+# --- the real modules -----------------------------------------------------------------------------------
+
+DEFAULT_MODEL = Path(__file__).resolve().parents[1] / "models" / "demo-subscription.skops"
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not DEFAULT_MODEL.is_file(), reason=f"the default model {DEFAULT_MODEL} is not there")
+def test_collect_report_with_the_default_model(demo_store):
+    import warnings
+
+    from churnrisk.modelfile import ModelVersionWarning
+    from churnrisk.report import collect_report
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelVersionWarning)  # a model from other library versions warns
+        results = collect_report(DEFAULT_MODEL, demo_store, top_n=10)
+    scores = results.scores
+    assert len(scores) > 0 and scores["churn_probability"].is_monotonic_decreasing
+    assert results.as_of == scores["as_of"].iloc[0]
+    assert results.segment_col == "segment"
+    assert list(results.metrics.index)[:3] == ["model", "historical_rate", "recency"]
+    assert set(results.y_scores) == set(results.metrics.index)
+    n = int(results.metrics.loc["model", "n"])
+    assert len(results.y_true) == n and all(len(s) == n for s in results.y_scores.values())
+    assert results.metrics.loc["model", "base_rate"] == pytest.approx(np.mean(results.y_true))
+    assert results.rates["period_end"].max() <= results.as_of
+    page = render_report(results)
+    assert parse(page).text["h2"] == list(SECTIONS)
+    assert page.count("<img ") == 7
+
+
+def test_no_curves_when_every_outcome_is_the_same():
+    results = fake_results(rates=None, scores=None, y_true=np.zeros(200, dtype=int))
+    text = render_report(results)
+    assert "Every evaluation row has the same outcome" in text
+    assert "<img " not in text
+    assert _rows(text, "Model and baselines on the same customers")[0][0] == "model"

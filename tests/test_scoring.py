@@ -100,6 +100,7 @@ def test_recent_revenue_by_hand():
     assert got.to_dict() == {1: 20.0, 2: 150.0}
 
 
+@pytest.mark.slow
 def test_same_data_and_seed_give_identical_scores(demo_store):
     from churnrisk.model import train_model
 

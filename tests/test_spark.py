@@ -60,7 +60,8 @@ def test_features_equal_default_engine_on_demo_data(spark_demo, demo_store, cuto
     assert_same_features(got, expected)
 
 
-def test_features_from_parquet_and_csv_folders(spark, demo_store, tmp_path):
+@pytest.mark.slow
+def test_features_from_parquet_folder(spark, demo_store, tmp_path):
     from churnrisk.spark import build_features as spark_features
     from churnrisk.spark import read_store, to_pandas
 
@@ -70,13 +71,63 @@ def test_features_from_parquet_and_csv_folders(spark, demo_store, tmp_path):
     got = to_pandas(spark_features(read_store(tmp_path, spark=spark), CUTOFF))
     assert_same_features(got, expected)
 
-    csv = tmp_path / "csv"
-    csv.mkdir()
+
+@pytest.mark.slow
+def test_features_from_csv_files(spark, demo_store, tmp_path):
+    from churnrisk.spark import build_features as spark_features
+    from churnrisk.spark import read_store, to_pandas
+
+    some = demo_store.tables["customers"]["customer_id"].head(300).implode()
     for name, frame in demo_store.tables.items():
-        frame.write_csv(csv / f"{name}.csv")
-    from_csv = EventStore.from_folder(csv)
-    got = to_pandas(spark_features(read_store(csv, spark=spark), CUTOFF))
+        frame.filter(pl.col("customer_id").is_in(some)).write_csv(tmp_path / f"{name}.csv")
+    from_csv = EventStore.from_folder(tmp_path)
+    got = to_pandas(spark_features(read_store(tmp_path, spark=spark), CUTOFF))
     assert_same_features(got, build_features(from_csv, CUTOFF))
+
+
+# ---------------------------------------------------------------------- labels and training sets
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("definition", "options"),
+    [
+        ("subscription", {"horizon": 90, "lead_time": 14}),
+        ("inactivity", {"horizon": 90, "lookback": 180}),
+    ],
+)
+def test_labels_equal_default_engine_on_demo_data(spark_demo, demo_store, definition, options):
+    from churnrisk.labels import make_labels
+    from churnrisk.spark import make_labels as spark_labels
+    from churnrisk.spark import to_pandas
+
+    expected = make_labels(demo_store, "2024-03-31", definition=definition, **options)
+    got = to_pandas(spark_labels(spark_demo, "2024-03-31", definition=definition, **options), kind="labels")
+    assert expected["churned"].sum() > 10  # churners and stayers both present
+    if definition == "subscription":  # both kinds of churn are compared
+        assert set(expected["churn_type"].dropna()) == {"voluntary", "involuntary"}
+    pd.testing.assert_frame_equal(got, expected)
+
+
+@pytest.mark.slow
+def test_training_set_equals_default_engine_including_a_censored_cutoff(spark_demo, demo_store):
+    from churnrisk.spark import build_training_set as spark_training_set
+    from churnrisk.spark import to_pandas
+    from churnrisk.training import build_training_set
+
+    cutoffs = ["2024-03-31", "2024-12-15"]  # the second one's horizon runs past the data
+    options = {"definition": "subscription", "horizon": 60, "windows": (30, 90)}
+    expected = build_training_set(demo_store, cutoffs, **options)
+    got = to_pandas(spark_training_set(spark_demo, cutoffs, **options), kind="training")
+    assert expected["churned"].isna().any() and expected["churned"].notna().any()
+    pd.testing.assert_frame_equal(got, expected, check_exact=False, rtol=1e-9, atol=1e-9)
+
+
+def test_label_options_are_checked_before_spark_runs(spark_demo):
+    from churnrisk.spark import make_labels as spark_labels
+
+    with pytest.raises(ChurnriskError, match="'definition' parameter"):
+        spark_labels(spark_demo, CUTOFF, definition="gone", horizon=30)
+    with pytest.raises(ChurnriskError, match="'horizon' parameter"):
+        spark_labels(spark_demo, CUTOFF, definition="inactivity", horizon=0)
 
 
 # ---------------------------------------------------------------------- small stores, by hand
@@ -90,7 +141,9 @@ def test_hand_computed_values_with_ties_and_window_edges(spark):
 
     ts = pd.to_datetime
     store = _store(
-        customers=pd.DataFrame({"customer_id": [1, 2, 3], "signup_at": ts(["2024-01-01"] * 2 + ["2024-08-01"])}),
+        customers=pd.DataFrame(
+            {"customer_id": [1, 2, 3], "signup_at": ts(["2024-01-01"] * 2 + ["2024-08-01"])}
+        ),
         orders=pd.DataFrame(
             {
                 "customer_id": [1, 1, 1, 2, 3],
@@ -127,7 +180,11 @@ def test_read_store_reports_unreadable_values_and_missing_columns(spark, tmp_pat
 
     pl.DataFrame({"customer_id": ["1", "2"]}).write_csv(tmp_path / "customers.csv")
     pl.DataFrame(
-        {"customer_id": ["1", "2", "2"], "ordered_at": ["2024-01-01", "not a date", ""], "amount": ["1", "x", "3"]}
+        {
+            "customer_id": ["1", "2", "2"],
+            "ordered_at": ["2024-01-01", "not a date", ""],
+            "amount": ["1", "x", "3"],
+        }
     ).write_csv(tmp_path / "orders.csv")
     with pytest.raises(DataError) as caught:
         read_store(tmp_path, spark=spark)
@@ -164,14 +221,14 @@ def saved_model(demo_store, tmp_path_factory):
     return path, features
 
 
-def test_scoring_on_spark_equals_in_process_scoring(spark, spark_demo, saved_model, tmp_path):
+def test_scoring_on_spark_equals_in_process_scoring(spark, saved_model, tmp_path):
     from churnrisk.modelfile import load_model
-    from churnrisk.spark import build_features as spark_features
     from churnrisk.spark import score, write_parquet
 
     path, features = saved_model
     expected = pd.Series(load_model(path).predict_proba(features), index=features.index)
-    scored = score(spark_features(spark_demo, CUTOFF).repartition(3), path)
+    frame = spark.createDataFrame(pl.from_pandas(features.reset_index()).to_arrow()).repartition(3)
+    scored = score(frame, path)
     out = write_parquet(scored, tmp_path / "scores.parquet")
     got = pl.read_parquet(f"{out}/*.parquet").to_pandas().set_index("customer_id")["churn_probability"]
     assert len(got) == len(expected)
@@ -206,3 +263,19 @@ def test_cutoff_is_checked_before_spark_runs(spark_demo):
 
     with pytest.raises(ChurnriskError, match="'cutoff' parameter"):
         spark_features(spark_demo, "not a date")
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("s3a:/bucket/events/", "s3a://bucket/events"),
+        ("hdfs://nn:8020/d", "hdfs://nn:8020/d"),
+        ("/tmp/x", "/tmp/x"),
+    ],
+)
+def test_urls_survive_pathlib(given, expected):
+    from pathlib import Path
+
+    from churnrisk.spark import _url
+
+    assert _url(Path(given) if given.startswith("/") else given) == expected

@@ -212,3 +212,12 @@ def test_overlapping_rows_merge_to_the_latest_end():
     )
     assert_frame_equal(subscription_spells(rows), expected)
     assert subscription_spells(rows, reactivation_gap_days=10).height == 2
+
+
+def test_overlapping_order_windows_merge():
+    orders = pl.DataFrame(
+        {"customer_id": [1, 1, 1], "ordered_at": [dt(2024, 1, 10), dt(2024, 1, 1), dt(2024, 2, 20)]}
+    )
+    # windows [Jan 1, Jan 31) and [Jan 10, Feb 9) overlap; Feb 20 comes after a pause
+    spells = order_spells(orders, inactivity_days=30).select("start", "end").rows()
+    assert spells == [(dt(2024, 1, 1), dt(2024, 2, 9)), (dt(2024, 2, 20), dt(2024, 3, 21))]

@@ -40,16 +40,22 @@ def _date_option(name: str, text: str) -> object:
     return typer.Option(name, formats=DATE_FORMATS, help=text, show_default=False)
 
 
-CutoffOpt = Annotated[datetime, _date_option("--cutoff", "Features see events up to this instant (YYYY-MM-DD).")]
+CutoffOpt = Annotated[
+    datetime, _date_option("--cutoff", "Features see events up to this instant (YYYY-MM-DD).")
+]
 WindowsOpt = Annotated[
     str,
     typer.Option("--windows", help="Look-back windows in days, comma-separated."),
 ]
-DefinitionOpt = Annotated[Definition, typer.Option("--definition", help="Churn definition.", show_default=False)]
+DefinitionOpt = Annotated[
+    Definition, typer.Option("--definition", help="Churn definition.", show_default=False)
+]
 HorizonOpt = Annotated[int, typer.Option("--horizon", min=1, help="Days in which churn is looked for.")]
 LookbackOpt = Annotated[
     int | None,
-    typer.Option("--lookback", min=1, help="inactivity: eligible if ordered this many days before (default: horizon)."),
+    typer.Option(
+        "--lookback", min=1, help="inactivity: eligible if ordered this many days before (default: horizon)."
+    ),
 ]
 LeadOpt = Annotated[int, typer.Option("--lead-time", min=0, help="Days between the cutoff and the horizon.")]
 DEFAULT_WINDOWS_TEXT = ",".join(str(w) for w in DEFAULT_WINDOWS)
@@ -61,7 +67,9 @@ def _windows(text: str) -> list[int]:
     except ValueError:
         values = []
     if not values or min(values) <= 0:
-        raise typer.BadParameter(f"must be positive whole days like 30,90,180,365; got {text!r}", param_hint="--windows")
+        raise typer.BadParameter(
+            f"must be positive whole days like 30,90,180,365; got {text!r}", param_hint="--windows"
+        )
     return values
 
 
@@ -123,7 +131,12 @@ def labels_command(
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         labels = make_labels(
-            store, cutoff, definition=definition.value, horizon=horizon, lookback=lookback, lead_time=lead_time
+            store,
+            cutoff,
+            definition=definition.value,
+            horizon=horizon,
+            lookback=lookback,
+            lead_time=lead_time,
         )
         _write_or_show(labels.reset_index(), output, overwrite)
     churned = int(labels["churned"].sum())

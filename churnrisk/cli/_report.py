@@ -28,6 +28,12 @@ HtmlOpt = Annotated[
     typer.Option("--output", "-o", help="The HTML file to write (e.g. report.html).", show_default=False),
 ]
 TopOpt = Annotated[int, typer.Option("--top", min=1, help="Customers listed in the at-risk table.")]
+TrustOpt = Annotated[
+    bool,
+    typer.Option(
+        "--trust-pickle", help="Load a pickle/joblib model file. It can run any code: only if you trust it."
+    ),
+]
 
 
 @app.command("report")
@@ -40,13 +46,17 @@ def report_command(
     encoding: EncodingOpt = None,
     top: TopOpt = 50,
     overwrite: OverwriteOpt = False,
+    trust_pickle: TrustOpt = False,
 ) -> None:
     """Write an HTML report: churn-rate history, model quality against baselines, the customers at
     risk with their reasons, and the revenue at stake by segment.
 
     The file has its pictures and style inside it: it opens offline, in any browser.
     """
+    from churnrisk.modelfile import load_model  # scikit-learn: loaded only when a command needs it
+
     with user_errors():
+        fitted = load_model(model, trust_pickle=trust_pickle)
         store = load_store(data, config=config, as_of=as_of, encoding=encoding)
-        path = write_report(model, store, output, as_of=as_of, top_n=top, overwrite=overwrite)
+        path = write_report(fitted, store, output, as_of=as_of, top_n=top, overwrite=overwrite)
     console.print(f"Report written to [bold]{path}[/bold]", highlight=False)

@@ -20,7 +20,7 @@ __all__ = ["build_features", "check_windows", "to_cutoff", "to_pandas_features"]
 def to_cutoff(cutoff: Any, name: str = "cutoff") -> datetime:
     """A naive ``datetime`` from a date, datetime, pandas Timestamp or ISO text."""
     try:
-        value = pd.Timestamp(cutoff)
+        value: Any = pd.Timestamp(cutoff)
     except (TypeError, ValueError):
         value = pd.NaT
     if value is pd.NaT or not isinstance(value, pd.Timestamp) or isinstance(cutoff, bool):
@@ -54,9 +54,14 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
 def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
     """One conversion at the end: text columns become pandas categoricals, indexed by customer id."""
     text = [c for c, dtype in frame.schema.items() if dtype == pl.String and c != "customer_id"]
-    if text:
-        frame = frame.with_columns(pl.col(text).cast(pl.Categorical))
-    return frame.to_pandas().set_index("customer_id")
+    frame = frame.with_columns(pl.col(text).cast(pl.Categorical)) if text else frame.clone()
+    index = pd.Index(frame.drop_in_place("customer_id").to_pandas(), name="customer_id")
+    # Column by column, each Polars column released once converted: the peak holds one copy of
+    # the table, not two.
+    columns = {name: frame.drop_in_place(name).to_pandas() for name in list(frame.columns)}
+    out = pd.DataFrame(columns, copy=False)
+    out.index = index
+    return out
 
 
 def build_features(
@@ -87,8 +92,9 @@ def build_features(
     >>> from churnrisk.store import EventStore
     >>> store = EventStore.from_frames({
     ...     "customers": pd.DataFrame({"customer_id": [1, 2]}),
-    ...     "orders": pd.DataFrame({"customer_id": [1, 1, 2], "amount": [10.0, 20.0, 5.0],
-    ...                             "ordered_at": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-05-01"])}),
+    ...     "orders": pd.DataFrame({
+    ...         "customer_id": [1, 1, 2], "amount": [10.0, 20.0, 5.0],
+    ...         "ordered_at": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-05-01"])}),
     ... })
     >>> build_features(store, "2024-03-31", windows=[30])["purchases_frequency_30d"].tolist()
     [1]

@@ -206,10 +206,13 @@ def _family_lazy(
     t = pl.col(family.time) if family.time in frame.columns else None
     needed = {ID, family.time, *(family.known_when), *(c for a in aggs for c in a.columns)}
     needed |= {c for h in family.helpers for c in h.columns}
-    lf = frame.lazy().select([c for c in frame.columns if c in needed])
+    rows = frame.select([c for c in frame.columns if c in needed])
     if t is not None:
         # Events at the cutoff belong to the features; later events do not exist yet.
-        lf = lf.filter(t.is_null() | (t <= cutoff)) if family.one_row_per_customer else lf.filter(t <= cutoff)
+        rows = rows.filter(t.is_null() | (t <= cutoff) if family.one_row_per_customer else t <= cutoff)
+    # One contiguous chunk: float sums then do not depend on how the rows after the cutoff
+    # (now gone) split the table into chunks, so features are bit-for-bit reproducible.
+    lf = rows.rechunk().lazy()
     hidden = [c for c in family.known_when if c in frame.columns]
     if hidden:
         # An end or resolution after the cutoff had not happened at the cutoff.
@@ -218,8 +221,10 @@ def _family_lazy(
         exprs = [_row_expr(a, family, cutoff).alias(feature_name(family, a.name, None)) for a in aggs]
         return lf.select(pl.col(ID), *exprs), features
     if family.order_needed and not presorted:
-        # Stable: events at the same time keep their order in the table.
-        lf = lf.sort(ID, family.time, maintain_order=True)
+        # Stable: events at the same time keep their order in the table. Grouping keeps row order
+        # inside a group, so time order is enough, unless a Lag needs each customer's rows together.
+        lagged = any(isinstance(h, Lag) for h in family.helpers)
+        lf = lf.sort([ID, family.time] if lagged else family.time, maintain_order=True)
     helpers = [h for h in family.helpers if set(h.columns) <= set(frame.columns)]
     if helpers:
         lf = lf.with_columns(_helper(h, family).alias(h.name) for h in helpers)
@@ -232,9 +237,9 @@ def _family_lazy(
 
 
 def _finish(
-    frame: pl.DataFrame, family: Family, features: Sequence[Agg | Derived], windows: Sequence[int]
-) -> pl.DataFrame:
-    """Fills where zero is the truth, derived columns, hidden helpers dropped."""
+    family: Family, features: Sequence[Agg | Derived], windows: Sequence[int]
+) -> tuple[list[pl.Expr], list[list[pl.Expr]]]:
+    """Fills (where zero is the truth) and the derived columns, in stages: derived may feed derived."""
     windowed = windowed_names(features)
 
     def name(n: str, w: int | None) -> str:
@@ -246,17 +251,18 @@ def _finish(
         if isinstance(a, Agg) and a.fill is not None
         for w in (windows if a.windowed else [None])
     ]
-    frame = frame.with_columns(fills) if fills else frame
+    depth: dict[str, int] = {f.name: 0 for f in features if isinstance(f, Agg)}
+    stages: list[list[pl.Expr]] = []
     for d in features:
         if isinstance(d, Derived):
-            frame = frame.with_columns(
+            depth[d.name] = 1 + max(depth[d.left], depth[d.right] if d.right else 0)
+            while len(stages) < depth[d.name]:
+                stages.append([])
+            stages[depth[d.name] - 1] += [
                 _derived(d, name(d.left, w), name(d.right, w) if d.right else None).alias(name(d.name, w))
                 for w in (windows if windowed[d.name] else [None])
-            )
-    dropped = [
-        name(f.name, w) for f in features if not f.keep for w in (windows if windowed[f.name] else [None])
-    ]
-    return frame.drop(dropped).select(ID, *output_columns(family, features, windows))
+            ]
+    return fills, stages
 
 
 # ---------------------------------------------------------------------- all families
@@ -271,7 +277,10 @@ def prepare_tables(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame
         frame = tables.get(family.table)
         if frame is None or family.one_row_per_customer or family.time not in frame.columns:
             continue
-        out[family.table] = frame.sort(ID, family.time, maintain_order=True)
+        # Stable, by customer only where order does not matter: rows of a customer stay in the
+        # order build_features sees them, so sums come out bit for bit the same.
+        keys = [ID, family.time] if family.order_needed else [ID]
+        out[family.table] = frame.sort(keys, maintain_order=True)
     return out
 
 
@@ -280,6 +289,8 @@ def _population(
 ) -> pl.Series:
     """Customers who signed up by the cutoff, or (without a signup time) had any event by then."""
     customers = tables["customers"]
+    if "signup_at" in customers.columns and customers["signup_at"].null_count() == 0:
+        return customers.filter(pl.col("signup_at") <= cutoff)[ID].sort()
     seen = pl.concat([a.select(ID) for a in active]).unique() if active else customers.head(0).select(ID)
     in_seen = pl.col(ID).is_in(seen[ID].implode())
     if "signup_at" in customers.columns:
@@ -288,6 +299,20 @@ def _population(
     else:
         keep = in_seen
     return customers.filter(keep)[ID].sort()
+
+
+def _align(frame: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
+    """The rows of ``frame`` (unique ids) for the sorted ``ids``, nulls where it has none.
+
+    A binary search instead of a join: the population and each family are keyed the same way.
+    """
+    frame = frame.sort(ID)
+    if frame.height == 0:
+        return frame.clear(ids.len()).drop(ID)
+    position = frame[ID].search_sorted(ids, side="left").clip(upper_bound=frame.height - 1)
+    found = frame[ID].gather(position) == ids
+    rows = frame.drop(ID)[position]
+    return rows.with_columns(pl.when(pl.lit(found)).then(pl.col(c)).alias(c) for c in rows.columns)
 
 
 def feature_frame(
@@ -302,8 +327,20 @@ def feature_frame(
             plans.append((family, *built))
     frames = pl.collect_all([lf for _, lf, _ in plans])
     active = [f for (family, _, _), f in zip(plans, frames, strict=True) if not family.one_row_per_customer]
-    out = _population(tables, active, cutoff).to_frame()
+    ids = _population(tables, active, cutoff)
+    parts: list[pl.DataFrame] = [ids.to_frame()]
+    fills: list[pl.Expr] = []
+    stages: list[list[pl.Expr]] = []
+    columns: list[str] = []
     for (family, _, features), frame in zip(plans, frames, strict=True):
-        joined = out.select(ID).join(frame, on=ID, how="left", maintain_order="left")
-        out = out.hstack(_finish(joined, family, features, windows).drop(ID).get_columns())
-    return out
+        parts.append(_align(frame, ids))
+        family_fills, family_stages = _finish(family, features, windows)
+        fills += family_fills
+        stages += [[] for _ in range(len(family_stages) - len(stages))]
+        for stage, exprs in zip(stages, family_stages, strict=False):
+            stage += exprs
+        columns += output_columns(family, features, windows)
+    out = pl.concat(parts, how="horizontal").lazy()
+    for exprs in [fills, *stages]:
+        out = out.with_columns(exprs) if exprs else out
+    return out.select(ID, *columns).collect()

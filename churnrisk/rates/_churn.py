@@ -10,6 +10,7 @@ import polars as pl
 from churnrisk.rates._customers import COUNT_COLUMNS, customer_counts
 from churnrisk.rates._periods import (
     PERIODS,
+    activity_events,
     data_span,
     finish,
     period_boundaries,
@@ -99,9 +100,14 @@ def churn_rates(
         ``revenue_existing`` and ``revenue_churn`` of the customers active at the period's start.
     """
     definition = resolve_definition(store, definition)
+    events = activity_events(store) if definition == "inactivity" else None
     spells = with_group(
         store_spells(
-            store, definition, reactivation_gap_days=reactivation_gap_days, inactivity_days=inactivity_days
+            store,
+            definition,
+            reactivation_gap_days=reactivation_gap_days,
+            inactivity_days=inactivity_days,
+            events=events,
         ),
         store,
         by,
@@ -112,7 +118,7 @@ def churn_rates(
         annualised_churn_rate=1 - (1 - pl.col("lost_churn_rate")) ** PERIODS[period][1]
     )
     columns = list(CUSTOMER_COLUMNS)
-    revenue = _revenue(store, definition, spells, bounds, by, reactivation_gap_days, inactivity_days)
+    revenue = _revenue(store, events, spells, bounds, by, reactivation_gap_days, inactivity_days)
     if revenue is not None:
         table = table.join(revenue, on=["_group", "period"], how="left", nulls_equal=True)
         columns += [c for c in revenue.columns if c not in ("_group", "period")]
@@ -121,21 +127,21 @@ def churn_rates(
 
 def _revenue(
     store: Any,
-    definition: str,
+    events: pl.DataFrame | None,
     spells: pl.DataFrame,
     bounds: pl.Series,
     by: str | None,
     reactivation_gap_days: float,
     inactivity_days: int,
 ) -> pl.DataFrame | None:
-    if definition == "subscription":
+    if events is None:  # subscription definition
         steps = with_group(
             mrr_steps(store["subscriptions"], reactivation_gap_days=reactivation_gap_days), store, by
         )
         return mrr_movements(steps, bounds).select("_group", "period", *MRR_COLUMNS)
-    if "orders" not in store:
+    if "amount" not in events.columns:  # activity events: no revenue
         return None
-    orders = with_group(store["orders"].select("customer_id", "ordered_at", "amount"), store, by)
+    orders = with_group(events, store, by)
     return order_revenue_churn(orders, bounds, inactivity_days=inactivity_days).select(
         "_group", "period", *ORDER_REVENUE_COLUMNS
     )

@@ -25,9 +25,9 @@ def index_spells(spells: pl.DataFrame, bounds: pl.Series) -> pl.DataFrame:
     """Add the period of each spell's start and end, and of the customer's previous and next start.
 
     ``p_start``/``p_end``: index of the period ``(B_k, B_k+1]`` holding the start / end (end null when
-    open). The spell is active at boundaries ``B_j`` for ``p_start < j <= p_end``.
+    open). The spell is active at boundaries ``B_j`` for ``p_start < j <= p_end``. ``spells`` must be
+    sorted by customer and start, as :func:`churnrisk.spells.merge_intervals` returns them.
     """
-    spells = spells.sort("customer_id", "start")
     return spells.with_columns(
         p_start=period_index(spells["start"], bounds),
         p_end=period_index(spells["end"], bounds),
@@ -42,7 +42,7 @@ def customer_counts(spells: pl.DataFrame, bounds: pl.Series) -> pl.DataFrame:
     """Counts, customer-days and rates per ``(_group, period)``; ``spells`` carries ``_group``."""
     spells = index_spells(spells, bounds)
     periods = period_frame(bounds)
-    grid = spells.select("_group").unique().join(periods, how="cross")
+    grid = group_values(spells).join(periods, how="cross")
     flows = _flows(spells, periods)
     counts = grid.join(flows, on=["_group", "period"], how="left", nulls_equal=True).with_columns(
         pl.col(c).fill_null(0).cast(pl.Float64 if c.startswith("_days") else pl.Int64)
@@ -68,36 +68,41 @@ def customer_counts(spells: pl.DataFrame, bounds: pl.Series) -> pl.DataFrame:
 
 def _flows(spells: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
     """Per ``(_group, period)``: starts, ends, new, reactivated, churned, lost and partial customer-days."""
-    ends = spells.filter(pl.col("end").is_not_null()).with_columns(period=pl.col("p_end"))
-    # Churned: a spell ended in the period and no later spell started in it (none runs at its end).
-    # Lost: churned, and active at the period's start: the first spell ending in it started before it.
+    n_periods = periods.height
+    period = pl.col("period")
+    period_end = pl.lit(periods["period_end"]).gather(period.clip(0, n_periods - 1))
+    inside = period.is_between(0, n_periods - 1)
+    # Churned: the spell ended in the period and no later spell started in it (none runs at its end);
+    # that spell is the last of the customer's spells ending in the period.
     churned = pl.col("p_next_start").is_null() | (pl.col("p_next_start") != pl.col("p_end"))
-    per_customer = (
-        ends.join(periods, on="period")
-        .group_by("customer_id", "_group", "period")
+    # Lost: churned, and active at the period's start: the first spell ending in the period started before it.
+    chain = shift_within(pl.col("p_end")) != pl.col("p_end")
+    ends = spells.filter(pl.col("end").is_not_null()).with_columns(
+        period=pl.col("p_end"),
+        _chain_start=pl.when(chain.fill_null(True)).then(pl.col("p_start")).forward_fill(),
+    )
+    out_ = (
+        ends.filter(inside)
+        .with_columns(_period_end=period_end)  # not inside agg: Polars fails on an empty frame there
+        .group_by("_group", "period")
         .agg(
-            _n=pl.len(),
-            _churned=churned.sort_by("start").last(),
-            _was_active=pl.col("p_start").min() < pl.col("period").first(),
-            _days_out=days(pl.col("period_end") - pl.col("end")).sum(),
+            _ends=pl.len(),
+            churned_in_period=churned.sum(),
+            customers_lost=(churned & (pl.col("_chain_start") < period)).sum(),
+            _days_out=days(pl.col("_period_end") - pl.col("end")).sum(),
         )
     )
-    out_ = per_customer.group_by("_group", "period").agg(
-        _ends=pl.col("_n").sum(),
-        churned_in_period=pl.col("_churned").sum(),
-        customers_lost=(pl.col("_churned") & pl.col("_was_active")).sum(),
-        _days_out=pl.col("_days_out").sum(),
-    )
-    starts = spells.with_columns(period=pl.col("p_start"))
     reactivated = ~pl.col("first") & (pl.col("p_prev_start") != pl.col("p_start")).fill_null(True)
     in_ = (
-        starts.join(periods, on="period")
+        spells.with_columns(period=pl.col("p_start"))
+        .filter(inside)
+        .with_columns(_period_end=period_end)
         .group_by("_group", "period")
         .agg(
             _starts=pl.len(),
             customers_new=pl.col("first").sum(),
             customers_reactivated=reactivated.sum(),
-            _days_in=days(pl.col("period_end") - pl.col("start")).sum(),
+            _days_in=days(pl.col("_period_end") - pl.col("start")).sum(),
         )
     )
     return in_.join(out_, on=["_group", "period"], how="full", coalesce=True, nulls_equal=True)
@@ -106,7 +111,7 @@ def _flows(spells: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
 def _active_at_first_boundary(spells: pl.DataFrame) -> pl.DataFrame:
     """Spells running at ``B_0``: started at or before it (period index < 0), ending after it."""
     running = (pl.col("p_start") < 0) & (pl.col("p_end").fill_null(1) >= 0)
-    return spells.group_by("_group").agg(_opening=running.sum().cast(pl.Int64))
+    return group_agg(spells, [], [running.sum().cast(pl.Int64).alias("_opening")])
 
 
 def _rates() -> list[pl.Expr]:

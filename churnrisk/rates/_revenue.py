@@ -72,8 +72,12 @@ def mrr_steps(subscriptions: pl.DataFrame, *, reactivation_gap_days: float = 0) 
 
 def _within(delta: pl.Expr) -> pl.Expr:
     """Running sum of an integer ``delta`` per customer on a frame sorted by customer (no window function)."""
+    return _running_sum(delta, shift_within(pl.col("customer_id")).is_null())
+
+
+def _running_sum(delta: pl.Expr, first: pl.Expr) -> pl.Expr:
+    """Running sum of an integer ``delta`` restarting where ``first`` is true (exact: integers)."""
     total = delta.cum_sum()
-    first = shift_within(pl.col("customer_id")).is_null()
     return total - pl.when(first).then(total - delta).forward_fill()
 
 
@@ -171,25 +175,29 @@ def order_revenue_churn(orders: pl.DataFrame, bounds: pl.Series, *, inactivity_d
     previous_start = bounds[0] - (bounds[1] - bounds[0])
     extended = pl.concat([pl.Series([previous_start], dtype=bounds.dtype), bounds])
     # Period -1 is the one before the first; -2 gathers everything earlier (only its last order matters).
-    revenue = (
-        orders.with_columns(period=period_index(orders["ordered_at"], extended) - 1)
-        .filter(pl.col("period") < n_periods)
-        .group_by("customer_id", "_group", "period")
-        .agg(revenue=pl.col("amount").sum(), last_order=pl.col("ordered_at").max())
-        .sort("customer_id", "period")
+    # Sorted by customer and time, each customer's orders in one period are a run of rows.
+    frame = orders.select(
+        "customer_id",
+        "_group",
+        "ordered_at",
+        (pl.col("amount").cast(pl.Float64) * 1e6).round().cast(pl.Int64),
+    ).sort("customer_id", "ordered_at")
+    frame = frame.with_columns(period=period_index(frame["ordered_at"], extended) - 1).filter(
+        pl.col("period") < n_periods
     )
-    pairs = _active_pairs(revenue, bounds, timedelta(days=inactivity_days))
-    this = revenue.select("customer_id", "period", "revenue")
+    key_changes = (pl.col("customer_id") != pl.col("customer_id").shift(-1)) | (
+        pl.col("period") != pl.col("period").shift(-1)
+    )
+    run_first = key_changes.shift(1).fill_null(True)
+    revenue = (
+        frame.with_columns(revenue=_running_sum(pl.col("amount"), run_first) / 1e6)
+        .filter(key_changes.fill_null(True))
+        .select("customer_id", "_group", "period", "revenue", last_order="ordered_at")
+    )
     sums = (
-        pairs.join(this, on=["customer_id", "period"], how="left")
-        .join(
-            this.with_columns(pl.col("period") + 1),
-            on=["customer_id", "period"],
-            how="left",
-            suffix="_previous",
-        )
+        _existing(revenue, bounds, timedelta(days=inactivity_days))
         .group_by("_group", "period")
-        .agg(revenue_previous=pl.col("revenue_previous").sum(), revenue_existing=pl.col("revenue").sum())
+        .agg(pl.col("revenue_previous", "revenue_existing").sum())
     )
     grid = orders.select("_group").unique().join(period_frame(bounds), how="cross")
     return (
@@ -204,22 +212,36 @@ def order_revenue_churn(orders: pl.DataFrame, bounds: pl.Series, *, inactivity_d
     )
 
 
-def _active_pairs(revenue: pl.DataFrame, bounds: pl.Series, window: timedelta) -> pl.DataFrame:
-    """(customer, period k) with revenue in k or k - 1, active at ``B_k`` (last order after ``B_k - window``).
+def _existing(revenue: pl.DataFrame, bounds: pl.Series, window: timedelta) -> pl.DataFrame:
+    """Per (customer, period k) active at ``B_k``: their revenue in ``k - 1`` and in ``k``.
 
-    ``revenue`` is sorted by customer and period; the last order at or before ``B_k`` is the last one of
-    the customer's latest period before ``k``.
+    ``revenue`` has one row per customer and period with orders, sorted; only pairs with revenue in
+    ``k`` or ``k - 1`` matter. The last order at or before ``B_k`` is the last one of the customer's
+    latest period before ``k``, so everything comes from neighbouring rows (no join).
     """
     n_periods = bounds.len() - 1
-    starts = pl.DataFrame({"period": pl.Series(range(n_periods), dtype=pl.Int64), "t": bounds[:-1]})
-    # pair (c, p): the previous period with orders holds the last order before B_p
-    same = revenue.select("customer_id", "_group", "period", last_order=shift_within(pl.col("last_order")))
-    # pair (c, p + 1): this period's last order is the last before B_p+1
-    following = revenue.select("customer_id", "_group", pl.col("period") + 1, "last_order")
-    return (
-        pl.concat([same, following])
-        .join(starts, on="period")
-        .filter(pl.col("last_order") > pl.col("t") - window)
-        .unique(["customer_id", "period"])
-        .select("customer_id", "_group", "period")
+    period = pl.col("period")
+
+    def boundary(index: pl.Expr) -> pl.Expr:
+        return pl.lit(bounds).gather(index.clip(0, n_periods))
+
+    previous_is_adjacent = shift_within(period) == period - 1
+    # pairs (c, k) for the periods with orders: the previous row holds the last order before B_k
+    this = revenue.select(
+        "_group",
+        "period",
+        revenue_previous=pl.when(previous_is_adjacent).then(shift_within(pl.col("revenue"))).otherwise(0.0),
+        revenue_existing="revenue",
+        _active=shift_within(pl.col("last_order")) > boundary(period) - window,
+    ).filter(period.is_between(0, n_periods - 1))
+    # pairs (c, k + 1) where k + 1 has no orders: revenue only in the period before
+    following = revenue.filter(
+        (shift_within(period, -1) != period + 1).fill_null(True) & (period + 1).is_between(0, n_periods - 1)
+    ).select(
+        "_group",
+        period=period + 1,
+        revenue_previous="revenue",
+        revenue_existing=pl.lit(0.0),
+        _active=pl.col("last_order") > boundary(period + 1) - window,
     )
+    return pl.concat([this, following]).filter(pl.col("_active"))

@@ -1,0 +1,155 @@
+"""Training sets: cutoffs stacked by (customer_id, cutoff), incremental update == full rebuild."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import polars as pl
+import pytest
+from pandas.testing import assert_frame_equal
+from typer.testing import CliRunner
+
+from churnrisk.cli import app
+from churnrisk.errors import ChurnriskError
+from churnrisk.features import build_features
+from churnrisk.labels import make_labels
+from churnrisk.store import EventStore
+from churnrisk.training import build_training_set, make_cutoffs, update_training_set
+
+T = pd.Timestamp
+OPTIONS = {"definition": "subscription", "horizon": 30, "windows": (30, 90)}
+
+
+@pytest.mark.parametrize(
+    ("first", "last", "every", "expected"),
+    [
+        ("2024-01-31", "2024-04-30", "1M", ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30"]),
+        ("2024-01-01", "2024-01-20", "1W", ["2024-01-01", "2024-01-08", "2024-01-15"]),
+        ("2024-01-01", "2024-01-03", "1D", ["2024-01-01", "2024-01-02", "2024-01-03"]),
+        ("2024-01-15", "2024-12-31", "1Q", ["2024-01-15", "2024-04-15", "2024-07-15", "2024-10-15"]),
+        ("2022-02-28", "2024-03-01", "1Y", ["2022-02-28", "2023-02-28", "2024-02-28"]),
+        ("2024-01-01", "2024-01-01", "2m", ["2024-01-01"]),
+    ],
+)
+def test_make_cutoffs(first, last, every, expected):
+    assert make_cutoffs(first, last, every=every) == [datetime.fromisoformat(d) for d in expected]
+
+
+@pytest.mark.parametrize(("every", "match"), [("month", "every"), ("0M", "every"), ("1X", "every")])
+def test_make_cutoffs_refuses_bad_steps(every, match):
+    with pytest.raises(ChurnriskError, match=match):
+        make_cutoffs("2024-01-01", "2024-06-01", every=every)
+
+
+def test_make_cutoffs_refuses_reversed_dates():
+    with pytest.raises(ChurnriskError, match="before"):
+        make_cutoffs("2024-06-01", "2024-01-01")
+
+
+CUTOFFS = [T("2024-03-15"), T("2024-06-15"), T("2024-09-15"), T("2024-12-15")]
+
+
+@pytest.fixture(scope="module")
+def full(demo_store) -> pd.DataFrame:
+    return build_training_set(demo_store, CUTOFFS, **OPTIONS)
+
+
+def test_rows_are_the_features_and_labels_of_each_cutoff(demo_store, full):
+    assert not full.duplicated(["customer_id", "cutoff"]).any()
+    assert full["cutoff"].drop_duplicates().tolist() == CUTOFFS
+    assert list(full.columns[:2]) == ["customer_id", "cutoff"]
+    assert list(full.columns[-2:]) == ["churned", "churn_type"]
+    for cutoff in CUTOFFS[:2]:
+        rows = full[full["cutoff"] == cutoff].set_index("customer_id")
+        labels = make_labels(demo_store, cutoff, definition="subscription", horizon=30)
+        features = build_features(demo_store, cutoff, windows=(30, 90)).loc[labels.index]
+        assert rows.index.tolist() == labels.index.tolist()
+        assert (rows["churned"].astype("int64") == labels["churned"]).all()
+        assert rows["churn_type"].equals(labels["churn_type"])
+        expected = features.astype({c: "object" for c in features.select_dtypes("category")})
+        actual = rows[features.columns].astype(
+            {c: "object" for c in rows[features.columns].select_dtypes("category")}
+        )
+        # Same values; sums and means over rows sorted once for all cutoffs may differ in the last bit.
+        assert_frame_equal(actual, expected, check_exact=False, rtol=1e-12)
+
+
+def test_censored_cutoffs_are_kept_without_labels(full, demo_store):
+    last = full[full["cutoff"] == CUTOFFS[-1]]
+    assert len(last) > 0 and last["churned"].isna().all()  # the demo data ends 2024-12-30
+    assert full[full["cutoff"] < CUTOFFS[-1]]["churned"].notna().all()
+    assert full["churned"].dtype == "Int64"
+
+
+def _truncate(store: EventStore, end: datetime) -> EventStore:
+    """The store as it was at ``end``: later events unknown, later ends and resolutions not yet happened."""
+    from churnrisk.contract import TABLES
+
+    tables = {}
+    for name, frame in store.tables.items():
+        time = TABLES[name].time
+        if name != "customers" and time is not None:
+            frame = frame.filter(pl.col(time) <= end)
+        for column in ("ended_at", "resolved_at"):
+            if column in frame.columns:
+                frame = frame.with_columns(pl.when(pl.col(column) <= end).then(pl.col(column)).alias(column))
+        tables[name] = frame
+    return EventStore(tables)
+
+
+def test_incremental_update_equals_a_full_rebuild(demo_store, full):
+    # In July the June cutoff was still censored; then the data grew and two cutoffs were added.
+    past = _truncate(demo_store, datetime(2024, 7, 1))
+    existing = build_training_set(past, CUTOFFS[:2], **OPTIONS)
+    assert existing[existing["cutoff"] == CUTOFFS[1]]["churned"].isna().all()
+    updated = update_training_set(existing, demo_store, CUTOFFS[2:], **OPTIONS)
+    assert_frame_equal(updated, full, check_exact=True)
+
+
+def test_update_from_a_file_and_repeated_cutoffs(demo_store, full, tmp_path):
+    path = tmp_path / "training.parquet"
+    build_training_set(demo_store, CUTOFFS[:3], **OPTIONS).to_parquet(path, index=False)
+    updated = update_training_set(path, demo_store, CUTOFFS[2:], **OPTIONS)
+    assert_frame_equal(updated, full, check_exact=True)
+
+
+def test_update_refuses_other_options(demo_store, full):
+    with pytest.raises(ChurnriskError, match="horizon"):
+        update_training_set(full, demo_store, CUTOFFS[-1:], **{**OPTIONS, "horizon": 60})
+
+
+def test_progress_is_reported(demo_store):
+    calls = []
+    build_training_set(
+        demo_store, CUTOFFS[:2], progress=lambda done, total: calls.append((done, total)), **OPTIONS
+    )
+    assert calls == [(1, 2), (2, 2)]
+
+
+def test_cli_training_set_and_append(demo_store, full, tmp_path):
+    folder = tmp_path / "store"
+    folder.mkdir()
+    for name, frame in demo_store.tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    out = tmp_path / "training.parquet"
+    common = ["training-set", str(folder), "--horizon", "30", "--definition", "subscription",
+              "--windows", "30,90", "-o", str(out)]  # fmt: skip
+    first = CliRunner().invoke(app, [*common, "--first-cutoff", "2024-03-15", "--last-cutoff", "2024-06-15",
+                                     "--every", "3M"])  # fmt: skip
+    assert first.exit_code == 0, first.output
+    again = CliRunner().invoke(app, [*common, "--first-cutoff", "2024-09-15", "--last-cutoff", "2024-09-15"])
+    assert again.exit_code == 1 and "--overwrite" in again.stderr
+    later = ["--first-cutoff", "2024-09-15", "--last-cutoff", "2024-12-15", "--every", "3M", "--append"]
+    appended = CliRunner().invoke(app, [*common, *later])
+    assert appended.exit_code == 0, appended.output
+    assert "4 cutoffs" in appended.stdout
+    # (a column that is empty in every row comes back from Parquet as text, not as a category)
+    assert_frame_equal(_plain(pd.read_parquet(out)), _plain(full), check_exact=True)
+    bad = CliRunner().invoke(app, [*common, "--first-cutoff", "2024-03-15", "--last-cutoff", "2024-06-15",
+                                   "--every", "monthly", "--overwrite"])  # fmt: skip
+    assert bad.exit_code == 1 and "every" in bad.stderr and "Traceback" not in bad.output
+
+
+def _plain(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.astype({c: "object" for c in frame.select_dtypes(["category", "object"])})

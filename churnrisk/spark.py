@@ -46,6 +46,7 @@ __all__ = [
     "build_training_set",
     "make_labels",
     "read_store",
+    "run",
     "score",
     "spark_available",
     "spark_session",
@@ -735,6 +736,57 @@ def build_training_set(
             )
         )
     return reduce(lambda a, b: a.unionByName(b), frames).orderBy("cutoff", ID)
+
+
+# ---------------------------------------------------------------------- one call per command
+def run(
+    kind: str,
+    data: str | os.PathLike[str],
+    cutoffs: Any,
+    *,
+    output: str | os.PathLike[str] | None = None,
+    overwrite: bool = False,
+    config: str | os.PathLike[str] | StoreConfig | None = None,
+    encoding: str | None = None,
+    spark: SparkSession | None = None,
+    **options: Any,
+) -> pd.DataFrame | None:
+    """What ``churnrisk features|labels|training-set --engine spark`` does, in one call.
+
+    Reads ``data`` with :func:`read_store`, computes ``kind`` (``"features"``, ``"labels"`` or
+    ``"training"``; ``cutoffs`` is one cutoff, or several for ``"training"``) with ``options``
+    passed on, then writes a Parquet folder to ``output`` (returns ``None``) or collects the result
+    like the default engine returns it (labels with ``.attrs["censored"]``).
+    """
+    from pyspark.sql import functions as F
+
+    if output is not None and not _url(output).lower().endswith(".parquet"):
+        raise ChurnriskError(
+            f"the Spark engine writes Parquet; got {output}. Suggestion: -o {Path(str(output)).stem}.parquet"
+        )
+    store = read_store(data, spark=spark, config=config, encoding=encoding)
+    censored = 0
+    if kind == "features":
+        frame = build_features(store, cutoffs, **options)
+    elif kind == "labels":
+        checked = _label_options(store, **options)
+        frame = _label_frame(store, to_cutoff(cutoffs), last_event=data_end(store), **checked)
+        censored = frame.filter(F.col("churned").isNull()).count()
+        frame = frame.filter(F.col("churned").isNotNull()).orderBy(ID)
+    elif kind == "training":
+        frame = build_training_set(store, cutoffs, **options)
+    else:
+        raise ChurnriskError(
+            f"The 'kind' parameter must be features, labels or training. Got {kind!r} instead."
+        )
+    if output is not None:
+        write_parquet(frame, output, overwrite=overwrite)
+        return None
+    out = to_pandas(frame, kind=kind)
+    if kind == "labels":
+        out.attrs = {"censored": censored, "cutoff": to_cutoff(cutoffs)}
+        out.attrs.update(checked)
+    return out
 
 
 # ---------------------------------------------------------------------- scoring

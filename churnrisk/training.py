@@ -86,7 +86,7 @@ def _rows(
     labels = label_frame(store, cutoff, spells=spells, **options)
     features = feature_frame(tables, cutoff, windows, presorted=True)
     return (
-        labels.join(features, on=ID, how="left")
+        labels.join(features, on=ID, how="left", maintain_order="left")
         .with_columns(cutoff=pl.lit(cutoff, pl.Datetime("us")))
         .select(ID, "cutoff", *features.columns[1:], "churned", "churn_type")
     )
@@ -112,9 +112,11 @@ def _frames(
     return out
 
 
-def _to_pandas(frame: pl.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> pd.DataFrame:
-    frame = frame.sort("cutoff", ID)
-    out = to_pandas_features(frame).reset_index()
+def _to_pandas(
+    frame: pl.DataFrame, options: dict[str, Any], windows: tuple[int, ...], *, sort: bool = True
+) -> pd.DataFrame:
+    """Rows sorted by cutoff and customer (``frame`` is consumed, see ``to_pandas_features``)."""
+    out = to_pandas_features(frame.sort("cutoff", ID) if sort else frame).reset_index()
     out["churned"] = out["churned"].astype("Int64")
     out["churn_type"] = out["churn_type"].astype("string")
     for column in out.select_dtypes("category"):
@@ -159,8 +161,11 @@ def build_training_set(
     """
     options = check_label_options(store, definition, horizon, lookback, lead_time)
     windows_ = check_windows(windows)
-    frames = _frames(store, _cutoff_list(cutoffs), windows_, options, progress)
-    return _to_pandas(pl.concat(frames), options, windows_)
+    # No name holds the per-cutoff frames: their memory goes as the stacked frame is converted.
+    # Cutoffs come in order, customers sorted in each: no sort. No name holds the per-cutoff
+    # frames, so their memory goes as the stacked frame is converted.
+    stacked = pl.concat(_frames(store, _cutoff_list(cutoffs), windows_, options, progress))
+    return _to_pandas(stacked, options, windows_, sort=False)
 
 
 def _read_existing(existing: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:

@@ -144,6 +144,29 @@ def test_event_store_train_evaluate_score(tmp_path, demo_tables):
         "model",
     ]
     assert "segment" in scores.columns
+    # a past as-of date on the full data scores like the data cut at that date
+    result = runner.invoke(
+        app, ["score", str(model), str(data), "--as-of", "2024-06-30", "-o", str(tmp_path / "past.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    past = pd.read_csv(tmp_path / "past.csv")
+    assert (past["as_of"].str[:10] == "2024-06-30").all()
+    cut = tmp_path / "cut"
+    cut.mkdir()
+    for name, frame in demo_tables.items():
+        if name != "ground_truth":
+            time_col = next((c for c in frame.columns if c.endswith("_at") and c != "ended_at"), None)
+            kept = frame if time_col is None else frame[frame[time_col] <= pd.Timestamp("2024-06-30")]
+            kept.to_parquet(cut / f"{name}.parquet")
+    result = runner.invoke(
+        app, ["score", str(model), str(cut), "--as-of", "2024-06-30", "-o", str(tmp_path / "cut.csv")]
+    )
+    assert result.exit_code == 0, result.output
+    cut_scores = pd.read_csv(tmp_path / "cut.csv")
+    pd.testing.assert_series_equal(
+        past.set_index("customer_id")["churn_probability"].sort_index(),
+        cut_scores.set_index("customer_id")["churn_probability"].sort_index(),
+    )
     result = runner.invoke(app, ["score", str(model), str(data), "-o", str(tmp_path / "s.parquet")])
     assert result.exit_code == 1 and "already exists" in result.output
 

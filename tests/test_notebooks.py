@@ -19,6 +19,11 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 #: Notebooks that read the shared real datasets, and the file each needs.
 NEEDS_SHARED_DATA = {"02_online_retail": SHARED_DATA / "online_retail" / "online_retail.parquet"}
+#: Every notebook, the real-data ones marked ``realdata``.
+RUNS = [
+    pytest.param(p, id=p.stem, marks=[pytest.mark.realdata] if p.stem in NEEDS_SHARED_DATA else [])
+    for p in NOTEBOOKS
+]
 CELL_TIMEOUT = 600  # seconds; each notebook takes about a minute on two cores
 
 
@@ -68,7 +73,7 @@ def test_notebook_is_stored_without_outputs(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+@pytest.mark.parametrize("path", RUNS)
 def test_notebook_runs(path):
     from nbclient import NotebookClient
 

@@ -279,3 +279,31 @@ def test_urls_survive_pathlib(given, expected):
     from churnrisk.spark import _url
 
     assert _url(Path(given) if given.startswith("/") else given) == expected
+
+
+@pytest.mark.slow
+def test_run_writes_parquet_or_collects_labels_with_the_censored_count(spark, demo_store, tmp_path):
+    from churnrisk.labels import make_labels
+    from churnrisk.spark import run
+
+    data = tmp_path / "data"
+    data.mkdir()
+    for name, frame in demo_store.tables.items():
+        frame.write_parquet(data / f"{name}.parquet")
+    options = {"definition": "inactivity", "horizon": 30}
+    for cutoff in ("2024-06-30", "2024-12-15"):  # the second is censored
+        expected = make_labels(demo_store, cutoff, **options)
+        got = run("labels", data, cutoff, spark=spark, **options)
+        pd.testing.assert_frame_equal(got, expected)
+        assert got.attrs["censored"] == expected.attrs["censored"]
+    assert run("labels", data, CUTOFF, output=tmp_path / "labels.parquet", spark=spark, **options) is None
+    written = pl.read_parquet(tmp_path / "labels.parquet" / "*.parquet").sort("customer_id")
+    assert written["customer_id"].to_list() == expected_ids(demo_store, options)
+    with pytest.raises(ChurnriskError, match="writes Parquet"):
+        run("labels", data, CUTOFF, output=tmp_path / "labels.csv", spark=spark, **options)
+
+
+def expected_ids(store, options):
+    from churnrisk.labels import make_labels
+
+    return make_labels(store, CUTOFF, **options).index.tolist()

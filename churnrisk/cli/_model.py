@@ -295,7 +295,9 @@ def _score(fitted, data: Path, as_of, config, encoding) -> pd.DataFrame:
     from churnrisk.store import read_config
     from churnrisk.validation import load_store
 
-    store = load_store(data, config=read_config(config), encoding=encoding, as_of=as_of)
+    # no as-of check here: scoring at a past date on the full data is fine, features only read
+    # events up to the as-of date (``validate --as-of`` keeps the check)
+    store = load_store(data, config=read_config(config), encoding=encoding)
     return score_store(fitted, store, as_of=as_of)
 
 

@@ -52,13 +52,16 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
 
 
 def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
-    """One conversion at the end: text columns become pandas categoricals, indexed by customer id."""
-    text = [c for c, dtype in frame.schema.items() if dtype == pl.String and c != "customer_id"]
-    frame = frame.with_columns(pl.col(text).cast(pl.Categorical)) if text else frame.clone()
+    """One conversion at the end: text columns become pandas categoricals, indexed by customer id.
+
+    ``frame`` is consumed (emptied): its columns are handed over one at a time, so that the peak
+    holds one copy of the table, not two.
+    """
     index = pd.Index(frame.drop_in_place("customer_id").to_pandas(), name="customer_id")
-    # Column by column, each Polars column released once converted: the peak holds one copy of
-    # the table, not two.
-    columns = {name: frame.drop_in_place(name).to_pandas() for name in list(frame.columns)}
+    columns = {}
+    for name in list(frame.columns):
+        column = frame.drop_in_place(name)
+        columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
     out = pd.DataFrame(columns, copy=False)
     out.index = index
     return out

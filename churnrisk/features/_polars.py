@@ -318,29 +318,28 @@ def _align(frame: pl.DataFrame, ids: pl.Series) -> pl.DataFrame:
 def feature_frame(
     tables: Mapping[str, pl.DataFrame], cutoff: datetime, windows: Sequence[int], *, presorted: bool = False
 ) -> pl.DataFrame:
-    """Every family's features at ``cutoff``: one row per customer of the population, sorted by id."""
+    """Every family's features at ``cutoff``: one row per customer of the population, sorted by id.
+
+    Families run one after the other (each query is parallel inside): the peak memory is that of
+    the largest family, not of all of them at once.
+    """
     plans = []
     for family in FAMILIES:
         frame = tables.get(family.table)
         built = None if frame is None else _family_lazy(family, frame, cutoff, windows, presorted=presorted)
         if built is not None:
             plans.append((family, *built))
-    frames = pl.collect_all([lf for _, lf, _ in plans])
-    active = [f for (family, _, _), f in zip(plans, frames, strict=True) if not family.one_row_per_customer]
+    results = [(family, lf.collect(), features) for family, lf, features in plans]
+    active = [frame for family, frame, _ in results if not family.one_row_per_customer]
     ids = _population(tables, active, cutoff)
+    del active
     parts: list[pl.DataFrame] = [ids.to_frame()]
-    fills: list[pl.Expr] = []
-    stages: list[list[pl.Expr]] = []
-    columns: list[str] = []
-    for (family, _, features), frame in zip(plans, frames, strict=True):
-        parts.append(_align(frame, ids))
-        family_fills, family_stages = _finish(family, features, windows)
-        fills += family_fills
-        stages += [[] for _ in range(len(family_stages) - len(stages))]
-        for stage, exprs in zip(stages, family_stages, strict=False):
-            stage += exprs
-        columns += output_columns(family, features, windows)
-    out = pl.concat(parts, how="horizontal").lazy()
-    for exprs in [fills, *stages]:
-        out = out.with_columns(exprs) if exprs else out
-    return out.select(ID, *columns).collect()
+    while results:
+        family, frame, features = results.pop(0)
+        fills, stages = _finish(family, features, windows)
+        part = _align(frame, ids).lazy()
+        for exprs in [fills, *stages]:
+            part = part.with_columns(exprs) if exprs else part
+        parts.append(part.select(output_columns(family, features, windows)).collect())
+        del frame
+    return pl.concat(parts, how="horizontal")

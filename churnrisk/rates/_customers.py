@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from churnrisk.rates._periods import FAR_FUTURE, days, period_frame, period_index, ratio
+from churnrisk.rates._periods import (
+    FAR_FUTURE,
+    days,
+    group_agg,
+    group_values,
+    period_frame,
+    period_index,
+    ratio,
+)
 from churnrisk.spells import shift_within
 
 COUNT_COLUMNS = [
@@ -81,29 +89,27 @@ def _flows(spells: pl.DataFrame, periods: pl.DataFrame) -> pl.DataFrame:
         period=pl.col("p_end"),
         _chain_start=pl.when(chain.fill_null(True)).then(pl.col("p_start")).forward_fill(),
     )
-    out_ = (
-        ends.filter(inside)
-        .with_columns(_period_end=period_end)  # not inside agg: Polars fails on an empty frame there
-        .group_by("_group", "period")
-        .agg(
-            _ends=pl.len(),
-            churned_in_period=churned.sum(),
-            customers_lost=(churned & (pl.col("_chain_start") < period)).sum(),
-            _days_out=days(pl.col("_period_end") - pl.col("end")).sum(),
-        )
+    out_ = group_agg(
+        # the period end is gathered before grouping: Polars fails on it inside agg on an empty frame
+        ends.filter(inside).with_columns(_period_end=period_end),
+        ["period"],
+        [
+            pl.len().alias("_ends"),
+            churned.sum().alias("churned_in_period"),
+            (churned & (pl.col("_chain_start") < period)).sum().alias("customers_lost"),
+            days(pl.col("_period_end") - pl.col("end")).sum().alias("_days_out"),
+        ],
     )
     reactivated = ~pl.col("first") & (pl.col("p_prev_start") != pl.col("p_start")).fill_null(True)
-    in_ = (
-        spells.with_columns(period=pl.col("p_start"))
-        .filter(inside)
-        .with_columns(_period_end=period_end)
-        .group_by("_group", "period")
-        .agg(
-            _starts=pl.len(),
-            customers_new=pl.col("first").sum(),
-            customers_reactivated=reactivated.sum(),
-            _days_in=days(pl.col("_period_end") - pl.col("start")).sum(),
-        )
+    in_ = group_agg(
+        spells.with_columns(period=pl.col("p_start")).filter(inside).with_columns(_period_end=period_end),
+        ["period"],
+        [
+            pl.len().alias("_starts"),
+            pl.col("first").sum().alias("customers_new"),
+            reactivated.sum().alias("customers_reactivated"),
+            days(pl.col("_period_end") - pl.col("start")).sum().alias("_days_in"),
+        ],
     )
     return in_.join(out_, on=["_group", "period"], how="full", coalesce=True, nulls_equal=True)
 

@@ -178,6 +178,20 @@ def with_group(frame: pl.DataFrame, store: Any, by: str | None) -> pl.DataFrame:
     return frame.join(groups, on="customer_id", how="left", maintain_order="left")
 
 
+def running_sum(delta: pl.Expr, first: pl.Expr) -> pl.Expr:
+    """Running sum of an integer ``delta`` restarting where ``first`` is true (exact: integers).
+
+    On a frame sorted by customer this is a per-customer cumulative sum without a window function.
+    """
+    total = delta.cum_sum()
+    return total - pl.when(first).then(total - delta).forward_fill()
+
+
+def to_micro(amount: pl.Expr) -> pl.Expr:
+    """Money as integer millionths, so that running sums are exact."""
+    return (amount.cast(pl.Float64) * 1e6).round().cast(pl.Int64)
+
+
 def group_agg(frame: pl.DataFrame, keys: list[str], aggs: list[pl.Expr]) -> pl.DataFrame:
     """``frame.group_by("_group", *keys).agg(*aggs)``; without a ``by`` group (all null) it groups by
     ``keys`` alone, several times faster on millions of rows."""

@@ -15,7 +15,17 @@ import pandas as pd
 import polars as pl
 
 from churnrisk.errors import ChurnriskError
-from churnrisk.rates._periods import _instant, data_span, finish, ratio, with_group
+from churnrisk.rates._periods import (
+    _instant,
+    data_span,
+    finish,
+    group_agg,
+    ratio,
+    running_sum,
+    to_micro,
+    with_group,
+)
+from churnrisk.spells import shift_within
 
 REPEAT_COLUMNS = [
     "customers",
@@ -124,14 +134,23 @@ def repeat_rates(
 
 
 def _orders(frame: pl.DataFrame) -> pl.DataFrame:
-    """One row per order: ``customer_id, ordered_at, amount`` (lines of one order summed)."""
+    """One row per order, ``customer_id, ordered_at, amount`` (lines of one order summed), sorted by
+    customer and time."""
     if "order_id" in frame.columns and frame["order_id"].null_count() == 0:
         grouped = frame.group_by("customer_id", "order_id").agg(
             pl.col("ordered_at").min(), pl.col("amount").sum()
         )
-    else:
-        grouped = frame.group_by("customer_id", "ordered_at").agg(pl.col("amount").sum())
-    return grouped.select("customer_id", "ordered_at", "amount")
+        return grouped.select("customer_id", "ordered_at", "amount").sort("customer_id", "ordered_at")
+    # no order id: the rows of one customer at one instant are one order
+    frame = frame.select("customer_id", "ordered_at", amount=to_micro(pl.col("amount"))).sort(
+        "customer_id", "ordered_at"
+    )
+    change = (pl.col("customer_id") != pl.col("customer_id").shift(1)) | (
+        pl.col("ordered_at") != pl.col("ordered_at").shift(1)
+    )
+    return frame.with_columns(amount=running_sum(pl.col("amount"), change.fill_null(True)) / 1e6).filter(
+        change.shift(-1).fill_null(True)
+    )
 
 
 def _window(store: Any, start: Any, end: Any) -> tuple[Any, Any]:
@@ -143,38 +162,52 @@ def _window(store: Any, start: Any, end: Any) -> tuple[Any, Any]:
     return lo, hi
 
 
+def _last_of_customer() -> pl.Expr:
+    return shift_within(pl.col("customer_id"), -1).is_null()
+
+
 def _shares(orders: pl.DataFrame) -> pl.DataFrame:
-    per_customer = orders.group_by("customer_id", "_group").agg(n=pl.len(), revenue=pl.col("amount").sum())
+    """Repeat-customer shares; ``orders`` sorted by customer."""
+    first = shift_within(pl.col("customer_id")).is_null()
+    per_customer = orders.with_columns(
+        n=running_sum(pl.repeat(1, pl.len(), dtype=pl.Int64), first),
+        revenue=running_sum(to_micro(pl.col("amount")), first) / 1e6,
+    ).filter(_last_of_customer())
     repeat = pl.col("n") >= 2
-    return (
-        per_customer.group_by("_group")
-        .agg(
-            customers=pl.len(),
-            repeat_customers=repeat.sum(),
-            orders=pl.col("n").sum(),
-            repeat_orders=pl.col("n").filter(repeat).sum(),
-            revenue=pl.col("revenue").sum(),
-            repeat_revenue=pl.col("revenue").filter(repeat).sum(),
-        )
-        .with_columns(
-            repeat_purchase_rate=ratio(pl.col("repeat_customers"), pl.col("customers")),
-            repeat_order_share=ratio(pl.col("repeat_orders"), pl.col("orders")),
-            repeat_revenue_share=ratio(pl.col("repeat_revenue"), pl.col("revenue")),
-        )
+    table = group_agg(
+        per_customer,
+        [],
+        [
+            pl.len().alias("customers"),
+            repeat.sum().alias("repeat_customers"),
+            pl.col("n").sum().alias("orders"),
+            pl.col("n").filter(repeat).sum().alias("repeat_orders"),
+            pl.col("revenue").sum(),
+            pl.col("revenue").filter(repeat).sum().alias("repeat_revenue"),
+        ],
+    )
+    return table.with_columns(
+        repeat_purchase_rate=ratio(pl.col("repeat_customers"), pl.col("customers")),
+        repeat_order_share=ratio(pl.col("repeat_orders"), pl.col("orders")),
+        repeat_revenue_share=ratio(pl.col("repeat_revenue"), pl.col("revenue")),
     )
 
 
 def _non_repeat(orders: pl.DataFrame, lo: Any, hi: Any, within: timedelta) -> pl.DataFrame:
-    """Customers whose first order is in ``[lo, hi - within)``: did a second follow within the horizon?"""
-    firsts = (
-        orders.sort("ordered_at")
-        .group_by("customer_id", "_group")
-        .agg(first=pl.col("ordered_at").first(), second=pl.col("ordered_at").get(1, null_on_oob=True))
-        .filter(pl.col("first").is_between(lo, hi - within, closed="left"))
-    )
+    """Customers whose first order is in ``[lo, hi - within)``: did a second follow within the horizon?
+
+    ``orders`` sorted by customer and time: a customer's first row is their first order.
+    """
+    firsts = orders.select(
+        "_group",
+        first="ordered_at",
+        second=shift_within(pl.col("ordered_at"), -1),
+        _first_row=shift_within(pl.col("customer_id")).is_null(),
+    ).filter(pl.col("_first_row") & pl.col("first").is_between(lo, hi - within, closed="left"))
     back = pl.col("second").is_not_null() & (pl.col("second") <= pl.col("first") + within)
-    return (
-        firsts.group_by("_group")
-        .agg(customers_followed=pl.len(), customers_not_back=(~back).sum())
-        .with_columns(non_repeat_rate=ratio(pl.col("customers_not_back"), pl.col("customers_followed")))
+    table = group_agg(
+        firsts, [], [pl.len().alias("customers_followed"), (~back).sum().alias("customers_not_back")]
+    )
+    return table.with_columns(
+        non_repeat_rate=ratio(pl.col("customers_not_back"), pl.col("customers_followed"))
     )

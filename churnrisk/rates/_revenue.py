@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import polars as pl
 
-from churnrisk.rates._periods import period_frame, period_index, ratio
+from churnrisk.rates._periods import group_agg, group_values, period_frame, period_index, ratio, running_sum
 from churnrisk.spells import shift_within
 
 MRR_COLUMNS = [
@@ -72,13 +72,7 @@ def mrr_steps(subscriptions: pl.DataFrame, *, reactivation_gap_days: float = 0) 
 
 def _within(delta: pl.Expr) -> pl.Expr:
     """Running sum of an integer ``delta`` per customer on a frame sorted by customer (no window function)."""
-    return _running_sum(delta, shift_within(pl.col("customer_id")).is_null())
-
-
-def _running_sum(delta: pl.Expr, first: pl.Expr) -> pl.Expr:
-    """Running sum of an integer ``delta`` restarting where ``first`` is true (exact: integers)."""
-    total = delta.cum_sum()
-    return total - pl.when(first).then(total - delta).forward_fill()
+    return running_sum(delta, shift_within(pl.col("customer_id")).is_null())
 
 
 def mrr_movements(steps: pl.DataFrame, bounds: pl.Series) -> pl.DataFrame:
@@ -104,11 +98,11 @@ def mrr_movements(steps: pl.DataFrame, bounds: pl.Series) -> pl.DataFrame:
     )
     lasts = steps.filter(inside & pl.col("_run_last")).select(after="mrr", is_active="active")
     changes = pl.concat([firsts, lasts], how="horizontal")
-    movements = changes.group_by("_group", "period").agg(_movement_sums())
-    opening = (
-        steps.filter((period < 0) & pl.col("_run_last")).group_by("_group").agg(_opening=pl.col("mrr").sum())
+    movements = group_agg(changes, ["period"], _movement_sums())
+    opening = group_agg(
+        steps.filter((period < 0) & pl.col("_run_last")), [], [pl.col("mrr").sum().alias("_opening")]
     )
-    grid = steps.select("_group").unique().join(periods, how="cross")
+    grid = group_values(steps).join(periods, how="cross")
     out = (
         grid.join(movements, on=["_group", "period"], how="left", nulls_equal=True)
         .with_columns(pl.col(c).fill_null(0.0) for c in movements.columns if c.startswith("mrr_"))
@@ -190,16 +184,13 @@ def order_revenue_churn(orders: pl.DataFrame, bounds: pl.Series, *, inactivity_d
     )
     run_first = key_changes.shift(1).fill_null(True)
     revenue = (
-        frame.with_columns(revenue=_running_sum(pl.col("amount"), run_first) / 1e6)
+        frame.with_columns(revenue=running_sum(pl.col("amount"), run_first) / 1e6)
         .filter(key_changes.fill_null(True))
         .select("customer_id", "_group", "period", "revenue", last_order="ordered_at")
     )
-    sums = (
-        _existing(revenue, bounds, timedelta(days=inactivity_days))
-        .group_by("_group", "period")
-        .agg(pl.col("revenue_previous", "revenue_existing").sum())
-    )
-    grid = orders.select("_group").unique().join(period_frame(bounds), how="cross")
+    existing = _existing(revenue, bounds, timedelta(days=inactivity_days))
+    sums = group_agg(existing, ["period"], [pl.col("revenue_previous", "revenue_existing").sum()])
+    grid = group_values(revenue).join(period_frame(bounds), how="cross")
     return (
         grid.join(sums, on=["_group", "period"], how="left", nulls_equal=True)
         .with_columns(pl.col("revenue_previous", "revenue_existing").fill_null(0.0))

@@ -1,27 +1,70 @@
-"""churnrisk: predict which customers are about to leave, explain why, and measure past churn."""
+"""churnrisk: predict which customers are about to leave, explain why, and measure past churn.
 
+The public API, by step of the data flow (events -> validation -> labels and features -> model ->
+scores, rates and reports). Names are imported on first use, so ``import churnrisk`` and the
+command line start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
 from importlib.metadata import PackageNotFoundError, version
-
-from churnrisk.contract import TABLES
-from churnrisk.errors import ChurnriskError, DataError, Problem
-from churnrisk.store import EventStore, StoreConfig, read_config
-from churnrisk.validation import ValidationReport, load_store, validate
+from typing import Any
 
 try:
     __version__ = version("churnrisk")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
     __version__ = "0+unknown"
 
-__all__ = [
-    "TABLES",
-    "ChurnriskError",
-    "DataError",
-    "EventStore",
-    "Problem",
-    "StoreConfig",
-    "ValidationReport",
-    "__version__",
-    "load_store",
-    "read_config",
-    "validate",
-]
+_EXPORTS: dict[str, tuple[str, ...]] = {
+    "churnrisk.errors": ("ChurnriskError", "DataError", "Problem"),
+    "churnrisk.contract": ("TABLES",),
+    "churnrisk.store": ("EventStore", "StoreConfig", "read_config"),
+    "churnrisk.validation": ("ValidationReport", "load_store", "validate"),
+    "churnrisk.demo": ("make_demo_data", "write_demo_data", "demo_store"),
+    "churnrisk.importers": (
+        "import_online_retail",
+        "import_saas",
+        "import_snapshot",
+        "ImportReport",
+        "ImportResult",
+    ),
+    "churnrisk.spells": ("subscription_spells", "order_spells", "active_at", "churn_type"),
+    "churnrisk.rates": (
+        "churn_rates",
+        "annualise",
+        "repeat_rates",
+        "category_benchmarks",
+        "customer_lifetime_value",
+        "cohort_retention",
+        "churn_by_type",
+        "winback_list",
+    ),
+    "churnrisk.labels": ("make_labels",),
+    "churnrisk.features": ("build_features", "describe_feature", "explain", "feature_columns"),
+    "churnrisk.training": ("make_cutoffs", "build_training_set", "update_training_set"),
+    "churnrisk.model": ("ChurnModel", "train_model", "make_pipeline"),
+    "churnrisk.snapshot": ("train_snapshot",),
+    "churnrisk.evaluation": ("evaluate_model", "score_metrics", "calibration_table", "baseline_scores"),
+    "churnrisk.bgnbd": ("BGNBD",),
+    "churnrisk.reasons": ("top_reasons",),
+    "churnrisk.scoring": ("score_store", "score_table", "summarize"),
+    "churnrisk.modelfile": ("save_model", "load_model", "ModelVersionWarning"),
+    "churnrisk.report": ("build_report", "write_report"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+
+__all__ = ["__version__", *sorted(_WHERE)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'churnrisk' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -16,13 +16,18 @@ sign-up (mean :data:`EPISODE_GAP_DAYS`, shortened or lengthened by :data:`ATTRIB
 :data:`EPISODE_DAYS` and is followed by the next one. Each episode has one cause (drawn with the
 shares in :data:`CAUSES`). While an episode lasts:
 
-* the cause shows up in the data (:data:`SIGNAL_EFFECTS`, :data:`SCORE_SHIFTS`): purchase frequency
-  falls, complaints pile up, CSAT and NPS fall, payments fail, the plan is downgraded, activity fades;
+* the cause shows up in the data (:data:`SIGNAL_EFFECTS`, :data:`SCORE_SHIFTS`), fully developed
+  by the end of the lead below: purchase frequency falls, complaints pile up, CSAT and NPS fall,
+  payments fail, the plan is downgraded, activity fades;
 * after a lead of at least ``lead_days`` (so the signal always comes first) the customer churns
-  with hazard ``EPISODE_HAZARD * CAUSES[cause].hazard`` per day.
+  with hazard ``EPISODE_HAZARD[customer type] * CAUSES[cause].hazard`` per day.
 
-An episode of length L ends in churn with probability ``1 - exp(-hazard * (L - lead_days))``, between
-about 0.33 (purchase decline) and 0.64 (complaints) on average. A customer who gets through an episode
+An episode of length L ends in churn with probability ``1 - exp(-hazard * (L - lead_days))``: for
+subscribers between about 0.74 (downgrade) and 0.91 (complaints) on average, churn coming 45-85 days
+after the lead on average, so that a subscriber showing a developed signal mostly churns within a
+60-day horizon (the demo model's); for buyers, whose churn is slower to show, between about 0.33
+(purchase decline) and 0.64 (complaints). Subscribers' episodes are rarer to keep their monthly churn
+at a few percent. A customer who gets through an episode
 without churning recovers: the signal was there and nothing followed, which is what makes the signals
 informative but not perfect. Background noise (occasional complaints, failed payments, low scores)
 comes on top. Outside episodes the churn hazard is zero, so every churner has exactly one cause.
@@ -91,10 +96,10 @@ CAUSES: dict[str, Cause] = {
 }
 CAUSE_NAMES: tuple[str, ...] = tuple(CAUSES)
 
-#: Churn hazard per day while a risk episode lasts, before the cause's multiplier.
-EPISODE_HAZARD = 0.006
+#: Churn hazard per day while a risk episode lasts, before the cause's multiplier, by customer type.
+EPISODE_HAZARD = {"subscriber": 0.015, "buyer": 0.006}
 #: Mean waiting time (days) before the first risk episode and between episodes, by customer type.
-EPISODE_GAP_DAYS = {"subscriber": 330.0, "buyer": 300.0}
+EPISODE_GAP_DAYS = {"subscriber": 600.0, "buyer": 300.0}
 #: Length of a risk episode (days, uniform); churn can only happen ``lead_days`` after its onset.
 EPISODE_DAYS = (90.0, 210.0)
 MAX_EPISODES = 4
@@ -106,22 +111,23 @@ ATTRIBUTE_RISK: dict[str, dict[str, float]] = {
 }
 
 #: Multiplier of each signal's rate while an episode of a cause lasts. Multipliers below 1 ramp
-#: down gradually from 1 at the onset to the value at the episode's end (a *falling* signal);
+#: down gradually from 1 at the onset to the value reached after the cause's ``lead_days``, when the
+#: churn hazard switches on (a *falling* signal, fully visible before churn can happen);
 #: multipliers above 1 add an extra stream of events for the whole episode.
 SIGNAL_EFFECTS: dict[str, dict[str, float]] = {
     "orders": {"purchase_decline": 0.03, "complaints": 0.7, "low_satisfaction": 0.8},
-    "activity": {"fading_activity": 0.1, "low_satisfaction": 0.8, "downgrade": 0.7},
-    "complaints": {"complaints": 15.0, "low_satisfaction": 2.0, "failed_payments": 2.0},
+    "activity": {"fading_activity": 0.05, "low_satisfaction": 0.8, "downgrade": 0.7},
+    "complaints": {"complaints": 40.0, "low_satisfaction": 2.0, "failed_payments": 2.0},
     "tickets": {"complaints": 2.0, "failed_payments": 3.0, "fading_activity": 0.5},
-    "surveys": {"low_satisfaction": 3.0, "complaints": 1.5},
+    "surveys": {"low_satisfaction": 6.0, "complaints": 1.5},
     # multiply a probability, not a rate
     "returns": {"complaints": 5.0},
-    "payment_failures": {"failed_payments": 15.0},
+    "payment_failures": {"failed_payments": 25.0},
 }
 
-#: Fall of the CSAT score (points on 1-5; NPS falls twice as much on 0-10) reached at an episode's end.
+#: Fall of the CSAT score (points on 1-5; NPS falls twice as much on 0-10) reached after the lead.
 SCORE_SHIFTS: dict[str, float] = {
-    "low_satisfaction": -2.2,
+    "low_satisfaction": -2.5,
     "complaints": -1.2,
     "downgrade": -0.4,
     "fading_activity": -0.3,
@@ -130,7 +136,7 @@ SCORE_SHIFTS: dict[str, float] = {
 
 #: Base event rates per day (subscriber, buyer), before episodes.
 BASE_RATES: dict[str, tuple[float, float]] = {
-    "activity": (0.04, 0.0),  # mean; each subscriber's own rate is gamma-distributed around it
+    "activity": (0.2, 0.0),  # mean; each subscriber's own rate is gamma-distributed around it
     "tickets": (0.004, 0.0015),
     "complaints": (0.001, 0.0006),
     "surveys": (1 / 90, 1 / 240),
@@ -340,15 +346,16 @@ class _Episodes:
     cause: np.ndarray  # index into CAUSE_NAMES
 
     def at(self, customer: np.ndarray, t: np.ndarray, horizon: float) -> tuple[np.ndarray, np.ndarray]:
-        """The cause of the episode each (customer, time) falls in (-1 for none) and how far into it (0-1)."""
+        """The cause of the episode each (customer, time) falls in (-1 for none) and how developed (0-1)."""
         if self.customer.size == 0:
             return np.full(t.size, -1), np.zeros(t.size)
         key = self.customer * (horizon + 1.0) + self.onset
         pos = np.searchsorted(key, customer * (horizon + 1.0) + t, side="right") - 1
         safe = np.clip(pos, 0, None)
         inside = (pos >= 0) & (self.customer[safe] == customer) & (t < self.end[safe])
-        span = np.maximum(self.end[safe] - self.onset[safe], 1e-9)
-        frac = np.where(inside, np.clip((t - self.onset[safe]) / span, 0.0, 1.0), 0.0)
+        # signals develop over the cause's lead: fully there when the churn hazard switches on
+        ramp = np.array([c.lead_days for c in CAUSES.values()])[self.cause[safe]]
+        frac = np.where(inside, np.clip((t - self.onset[safe]) / ramp, 0.0, 1.0), 0.0)
         return np.where(inside, self.cause[safe], -1), frac
 
 
@@ -478,7 +485,8 @@ def _fate(
     onset = signup[:, None] + np.cumsum(gaps, axis=1)
     onset[:, 1:] += np.cumsum(lengths, axis=1)[:, :-1]
     cause = _draw_causes(rng, subscriber, (n, k))
-    hazard = EPISODE_HAZARD * np.array([c.hazard for c in CAUSES.values()])[cause]
+    base_hazard = np.where(subscriber, EPISODE_HAZARD["subscriber"], EPISODE_HAZARD["buyer"])
+    hazard = base_hazard[:, None] * np.array([c.hazard for c in CAUSES.values()])[cause]
     lead = np.array([c.lead_days for c in CAUSES.values()])[cause]
     churn_at = onset + lead + rng.exponential(1.0, (n, k)) / hazard
     churns = (churn_at < onset + lengths) & (onset < horizon)
@@ -559,7 +567,7 @@ def _signal(world: _World, signal: str, rate: np.ndarray, who: np.ndarray) -> tu
     rng, effects = world.rng, _effects(signal)
     lo = np.where(who, world.signup, world.stop)
     rows, t = _poisson(rng, lo, world.stop, rate)
-    # Falling signals: thin the base stream, down to the multiplier at the episode's end.
+    # Falling signals: thin the base stream, down to the multiplier once the lead has passed.
     cause, frac = world.episodes.at(rows, t, world.horizon)
     factor = effects[cause]
     keep_probability = np.where(factor < 1.0, factor**frac, 1.0)

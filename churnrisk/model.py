@@ -117,15 +117,15 @@ def _gbm(numeric: list[str], categorical: list[str], random_state: int | None) -
         verbose_feature_names_out=False,
     )
     booster = HistGradientBoostingClassifier(
-        learning_rate=0.05,
-        max_iter=300,
-        max_leaf_nodes=7,
+        learning_rate=0.1,
+        max_iter=150,
+        max_leaf_nodes=15,
         min_samples_leaf=40,
         l2_regularization=1.0,
         categorical_features=list(range(len(numeric), len(numeric) + len(categorical))) or None,
         early_stopping=True,
         validation_fraction=0.15,
-        n_iter_no_change=20,
+        n_iter_no_change=10,
         random_state=random_state,
     )
     return Pipeline([("prepare", prep), ("model", booster)])
@@ -487,6 +487,7 @@ def train_model(
         "schema": schema,
         "reference": reference_values(X[part["train"]], schema),
         "spread": spread_values(X[part["train"]], schema),
+        "risk_side": risk_sides(X[part["train"]], y[part["train"]], schema),
         "families": feature_families(list(schema)),
         "metrics": _plain(table.loc["model"].to_dict()),
         "baselines": {name: _plain(table.loc[name].to_dict()) for name in baselines},
@@ -531,6 +532,29 @@ def spread_values(frame: pd.DataFrame, schema: Mapping[str, str]) -> dict[str, f
             continue
         iqr = float(values.quantile(0.75) - values.quantile(0.25))
         out[column] = iqr if iqr > 0 else float(values.std()) if len(values) > 1 else None
+    return out
+
+
+def risk_sides(frame: pd.DataFrame, y: Any, schema: Mapping[str, str]) -> dict[str, Any]:
+    """Which side of each numeric feature goes with more churn in the training rows, for reasons.
+
+    ``{column: {"sign": +1 | -1 | 0, "edge": value}}``: ``sign`` is the sign of the rank correlation
+    between the feature and the label (0 when below 0.02 in size, or for categories), ``edge`` the
+    75th (sign +1) or 25th (sign -1) percentile: a customer's value beyond the edge is on the risky
+    side. Only such values are offered as reasons (a reason must raise the risk).
+    """
+    labels = pd.Series(np.asarray(y, dtype=float), index=frame.index)
+    out: dict[str, Any] = {}
+    for column, kind in schema.items():
+        values = frame[column]
+        known = values.notna()
+        if kind != "number" or known.sum() < 10 or values[known].nunique() < 2:
+            out[column] = {"sign": 0, "edge": None}
+            continue
+        rho = values[known].rank().corr(labels[known].rank())
+        sign = 0 if not np.isfinite(rho) or abs(rho) < 0.02 else int(np.sign(rho))
+        edge = float(values[known].quantile(0.75 if sign > 0 else 0.25)) if sign else None
+        out[column] = {"sign": sign, "edge": edge}
     return out
 
 

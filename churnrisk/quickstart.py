@@ -20,7 +20,7 @@ from churnrisk.errors import ChurnriskError
 __all__ = ["QuickstartResult", "run_quickstart", "train_demo_model"]
 
 #: The demo model's settings (also those of the default model in ``models/``).
-DEMO_SETTINGS: dict[str, Any] = {"definition": "subscription", "horizon": 60, "model": "gbm"}
+DEMO_SETTINGS: dict[str, Any] = {"definition": "subscription", "horizon": 60, "model": "gbm", "every": "1M"}
 
 
 @dataclass
@@ -54,7 +54,7 @@ def train_demo_model(store: Any, *, random_state: int = 0) -> Any:
     """The demo model: subscription churn within 60 days, monthly cutoffs over the demo's history."""
     from churnrisk.model import default_cutoffs, train_model
 
-    cutoffs = default_cutoffs(store, horizon=DEMO_SETTINGS["horizon"])
+    cutoffs = default_cutoffs(store, horizon=DEMO_SETTINGS["horizon"], every=DEMO_SETTINGS["every"])
     return train_model(
         store,
         cutoffs=cutoffs,

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnrisk.model import ChurnModel
+from churnrisk.model import ChurnModel, prepare_features
 
 __all__ = ["CAUSE_FAMILIES", "cause_agreement", "family_effects", "top_reasons"]
 
@@ -57,18 +57,95 @@ def family_effects(
     """
     base = model.predict_prepared(prepared) if proba is None else proba
     reference = model.metadata["reference"]
+    risky = _risky_distance(model, prepared)
+    encoded = _Encoded.of(model, prepared)
     effects = {}
     for family, columns in _groups(model).items():
         # only customers whose family differs from typical can change: the others' effect is exactly 0
-        rows = np.flatnonzero(_differs(prepared, columns, reference))
+        candidates = _differs(prepared, columns, reference)
+        if risky is not None:
+            # and a family can only be a reason where one of its values is on its risky side
+            candidates &= np.any([risky[c] > 0 for c in columns if c in risky] or [False], axis=0)
+        rows = np.flatnonzero(candidates)
         effect = np.zeros(len(prepared))
-        if rows.size:
+        if rows.size and encoded is not None:
+            effect[rows] = base[rows] - encoded.predict_typical(rows, columns)
+        elif rows.size:
             typical = prepared.iloc[rows].copy()
             for column in columns:
                 typical[column] = np.nan if reference.get(column) is None else reference[column]
             effect[rows] = base[rows] - model.predict_prepared(typical)
         effects[family] = effect
     return pd.DataFrame(effects, index=prepared.index)
+
+
+class _Encoded:
+    """The customers once through the pipeline's preprocessing, for many what-if predictions.
+
+    A calibrated ``Pipeline(preprocessing, classifier)`` (one calibrated classifier, as
+    :func:`churnrisk.model.fit_calibrated` makes) spends a good part of each prediction encoding
+    text categories. Here they are encoded once; a what-if sets the family's encoded columns to
+    the encoded typical values and runs only the classifier and its calibrator, which gives the
+    same probabilities as ``predict_proba`` on the what-if frame.
+    """
+
+    def __init__(self, model: ChurnModel, pipeline: Any, calibrator: Any, prepared: pd.DataFrame) -> None:
+        self.prepare, self.classifier, self.calibrator = pipeline[:-1], pipeline[-1], calibrator
+        self.names = [str(n) for n in self.prepare.get_feature_names_out()]
+        self.X = np.asarray(self.prepare.transform(prepared), dtype=np.float64)
+        reference = model.metadata["reference"]
+        typical = pd.DataFrame({c: [np.nan if reference.get(c) is None else reference[c]] for c in model.schema})
+        self.typical = np.asarray(self.prepare.transform(prepare_features(typical, model.schema)), dtype=float)[0]
+
+    @classmethod
+    def of(cls, model: ChurnModel, prepared: pd.DataFrame) -> _Encoded | None:
+        """The encoded customers, or None when the estimator is not such a pipeline."""
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.pipeline import Pipeline
+
+        calibrated = getattr(model.estimator, "calibrated_classifiers_", None)
+        if calibrated is None or len(calibrated) != 1 or len(prepared) == 0:
+            return None
+        pipeline = calibrated[0].estimator
+        pipeline = pipeline.estimator if isinstance(pipeline, FrozenEstimator) else pipeline
+        if (
+            not isinstance(pipeline, Pipeline)
+            or calibrated[0].method != "sigmoid"
+            or len(calibrated[0].calibrators) != 1
+            or not hasattr(pipeline[-1], "decision_function")
+        ):
+            return None
+        names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
+        if sorted(names) != sorted(model.schema):  # e.g. one-hot encoding: columns are not 1:1
+            return None
+        return cls(model, pipeline, calibrated[0].calibrators[0], prepared)
+
+    def predict_typical(self, rows: np.ndarray, columns: list[str]) -> np.ndarray:
+        """Calibrated probability of ``rows`` with ``columns`` set to their typical values."""
+        index = [self.names.index(c) for c in columns]
+        X = self.X[rows]  # noqa: N806
+        X[:, index] = self.typical[index]
+        return np.asarray(self.calibrator.predict(self.classifier.decision_function(X)), dtype=float)
+
+
+def _risky_distance(model: ChurnModel, prepared: pd.DataFrame) -> dict[str, np.ndarray] | None:
+    """Per numeric column with a known risky side, how far each row lies beyond its edge, in spreads.
+
+    0 where the value is on the safe side, at the edge or missing. ``None`` for models trained
+    before the risky sides were recorded (every family is then a candidate).
+    """
+    sides = model.metadata.get("risk_side")
+    if not sides:
+        return None
+    spread = model.metadata.get("spread", {})
+    out = {}
+    for column, side in sides.items():
+        if not side.get("sign") or side.get("edge") is None or column not in prepared.columns:
+            continue
+        values = prepared[column].to_numpy(dtype=float)
+        beyond = side["sign"] * (values - side["edge"]) / (spread.get(column) or 1.0)
+        out[column] = np.where(np.isnan(beyond) | (beyond <= 0), 0.0, beyond)
+    return out
 
 
 def _differs(prepared: pd.DataFrame, columns: list[str], reference: Mapping[str, Any]) -> np.ndarray:
@@ -87,6 +164,11 @@ def _strongest_column(model: ChurnModel, prepared: pd.DataFrame, columns: list[s
     """Per row, the family column farthest from the typical value (in spreads); first column on ties."""
     if len(columns) == 1:
         return np.zeros(len(prepared), dtype=int)
+    risky = _risky_distance(model, prepared)
+    if risky is not None:
+        # the value that is farthest on the risky side: the reason is said with it
+        zeros = np.zeros(len(prepared))
+        return np.column_stack([risky.get(c, zeros) for c in columns]).argmax(axis=1)
     reference, spread = model.metadata["reference"], model.metadata.get("spread", {})
     distance = np.zeros((len(prepared), len(columns)))
     for j, column in enumerate(columns):

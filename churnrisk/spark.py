@@ -769,7 +769,13 @@ def run(
     if kind == "features":
         frame = build_features(store, cutoffs, **options)
     elif kind == "labels":
-        checked = _label_options(store, **options)
+        checked = _label_options(
+            store,
+            options.get("definition", ""),
+            options.get("horizon"),
+            options.get("lookback"),
+            options.get("lead_time", 0),
+        )
         frame = _label_frame(store, to_cutoff(cutoffs), last_event=data_end(store), **checked)
         censored = frame.filter(F.col("churned").isNull()).count()
         frame = frame.filter(F.col("churned").isNotNull()).orderBy(ID)

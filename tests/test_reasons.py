@@ -89,3 +89,81 @@ def test_cause_agreement_by_hand():
     truth = pd.DataFrame({"customer_id": [1, 2, 3, 4], "cause": ["failed_payments", "complaints", None, "x"]})
     got = cause_agreement(scored, truth, threshold=0.5)
     assert (got["flagged_churners"], got["named_cause"], got["share"]) == (2, 1, 0.5)
+
+
+@pytest.fixture(scope="module")
+def toy_gbm() -> tuple[ChurnModel, pd.DataFrame]:
+    """A calibrated GBM on two families, one of them with a text category, with risky sides."""
+    from churnrisk.model import reference_values, risk_sides, spread_values
+
+    rng = np.random.default_rng(1)
+    n = 3000
+    X = pd.DataFrame(
+        {
+            "support_complaints_30d": rng.poisson(1, n).astype(float),
+            "customer_segment": rng.choice(["smb", "enterprise"], n),
+            "activity_events_30d": rng.poisson(5, n).astype(float),
+        }
+    )
+    logit = 1.5 * X["support_complaints_30d"] - 0.5 * X["activity_events_30d"] + (X["customer_segment"] == "smb")
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
+    schema = input_schema(X)
+    prepared = prepare_features(X, schema)
+    est = fit_calibrated(make_pipeline(schema), prepared[:2000], y[:2000], prepared[2000:], y[2000:])
+    meta = {
+        "kind": "events",
+        "schema": schema,
+        "reference": reference_values(prepared, schema),
+        "spread": spread_values(prepared, schema),
+        "risk_side": risk_sides(prepared[:2000], y[:2000], schema),
+        "families": {
+            "support_complaints_30d": "support",
+            "customer_segment": "support",
+            "activity_events_30d": "activity",
+        },
+    }
+    return ChurnModel(est, meta), prepared
+
+
+def test_risk_sides_follow_the_label_by_hand():
+    from churnrisk.model import risk_sides
+
+    frame = pd.DataFrame({"up": [1.0, 2, 3, 4, 5, 6, 7, 8, 9, 10], "down": [10.0, 9, 8, 7, 6, 5, 4, 3, 2, 1]})
+    y = np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    sides = risk_sides(frame, y, {"up": "number", "down": "number"})
+    # numpy's linear quantiles of 1..10: 25 % → 3.25, 75 % → 7.75
+    assert sides == {"up": {"sign": 1, "edge": 7.75}, "down": {"sign": -1, "edge": 3.25}}
+
+
+def test_encoded_what_if_equals_full_re_prediction(toy_gbm):
+    model, X = toy_gbm
+    rows = X.iloc[:300]
+    effects = family_effects(model, rows)
+    groups = {"support": ["support_complaints_30d", "customer_segment"], "activity": ["activity_events_30d"]}
+    for family, columns in groups.items():
+        typical = rows.copy()
+        for column in columns:
+            typical[column] = model.metadata["reference"][column]
+        full = model.predict_prepared(rows) - model.predict_prepared(typical)
+        got = effects[family].to_numpy()
+        # families on their safe side are not attributed (effect 0); the others are exact
+        attributed = got != 0
+        assert attributed.any()
+        np.testing.assert_allclose(got[attributed], full[attributed], atol=1e-12)
+
+
+def test_a_family_on_its_safe_side_is_never_a_reason(toy_gbm):
+    model, _ = toy_gbm
+    edge = model.metadata["risk_side"]["support_complaints_30d"]["edge"]
+    rows = pd.DataFrame(
+        {
+            "support_complaints_30d": [edge + 3, 0.0],
+            "customer_segment": ["smb", "smb"],
+            "activity_events_30d": [5.0, 5.0],
+        }
+    )
+    got = top_reasons(model, prepare_features(rows, model.schema))
+    assert got["reason_families"].tolist()[0].split("; ")[0] == "support"
+    assert got["reasons"].tolist()[0].startswith(f"{edge + 3:.0f} complaints in the last 30 days")
+    # no complaints is the safe side: support is no reason although "smb" raises the risk
+    assert "support" not in got["reason_families"].tolist()[1]

@@ -206,6 +206,11 @@ def test_read_store_without_customers_is_a_clear_error(spark, tmp_path):
 
 
 # ---------------------------------------------------------------------- scoring
+def _arrow(features: pd.DataFrame):
+    """The feature frame with its customer_id index as a column, as Arrow (a Spark DataFrame's source)."""
+    return pl.from_pandas(features, include_index=True).to_arrow()
+
+
 @pytest.fixture(scope="module")
 def saved_model(demo_store, tmp_path_factory):
     from churnrisk.model import ChurnModel, input_schema, make_pipeline
@@ -227,7 +232,7 @@ def test_scoring_on_spark_equals_in_process_scoring(spark, saved_model, tmp_path
 
     path, features = saved_model
     expected = pd.Series(load_model(path).predict_proba(features), index=features.index)
-    frame = spark.createDataFrame(pl.from_pandas(features.reset_index()).to_arrow()).repartition(3)
+    frame = spark.createDataFrame(_arrow(features)).repartition(3)
     scored = score(frame, path)
     out = write_parquet(scored, tmp_path / "scores.parquet")
     got = pl.read_parquet(f"{out}/*.parquet").to_pandas().set_index("customer_id")["churn_probability"]
@@ -241,7 +246,7 @@ def test_scoring_refuses_features_the_model_does_not_know(spark, saved_model):
     from churnrisk.spark import score
 
     path, features = saved_model
-    frame = spark.createDataFrame(pl.from_pandas(features.reset_index()[["customer_id"]]).to_arrow())
+    frame = spark.createDataFrame(_arrow(features)).select("customer_id", "purchases_recency")
     with pytest.raises(ChurnriskError, match="lacks .* column"):
         score(frame, path)
 
@@ -253,7 +258,7 @@ def test_scoring_refuses_a_tampered_model(spark, saved_model, tmp_path):
     bad = tmp_path / "bad.skops"
     bad.write_bytes(path.read_bytes() + b"x")
     (tmp_path / "bad.json").write_text(path.with_suffix(".json").read_text())
-    frame = spark.createDataFrame(pl.from_pandas(features.reset_index()).to_arrow())
+    frame = spark.createDataFrame(_arrow(features))
     with pytest.raises(ChurnriskError, match="does not match the hash"):
         score(frame, bad)
 

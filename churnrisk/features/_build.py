@@ -99,7 +99,7 @@ def build_features(
     ...         "customer_id": [1, 1, 2], "amount": [10.0, 20.0, 5.0],
     ...         "ordered_at": pd.to_datetime(["2024-01-01", "2024-03-01", "2024-05-01"])}),
     ... })
-    >>> build_features(store, "2024-03-31", windows=[30])["purchases_frequency_30d"].tolist()
+    >>> build_features(store, "2024-03-31", windows=[90])["purchases_frequency_90d"].tolist()
     [1]
     """
     frame = feature_frame(store.tables, to_cutoff(cutoff), check_windows(windows))

@@ -1,7 +1,8 @@
 """The Spark executor: the declarations of :mod:`._spec`, translated to ``pyspark.sql.functions``.
 
-It mirrors :mod:`._polars` statement for statement, so that both engines compute the same numbers
-from the same declarations (the parity tests in ``tests/test_spark.py`` check every family):
+It gives every statistic, span and helper of the vocabulary the meaning the default engine
+(:mod:`._polars`) gives it, so that both compute the same numbers from the same declarations (the
+parity tests in ``tests/test_spark.py`` check every family):
 
 * per table and cutoff: rows with event time ``<= cutoff``, ``known_when`` times after the cutoff
   hidden, row-level helpers added with window functions, then one ``groupBy(customer_id).agg``
@@ -9,9 +10,9 @@ from the same declarations (the parity tests in ``tests/test_spark.py`` check ev
 * the families' aggregates are joined onto the population, then fills and derived columns are
   applied as column expressions.
 
-Where the two engines differ by default, the translation follows Polars: a sum over no rows is 0,
-a division is guarded (Spark's ANSI mode raises on division by zero), and "last"/"prev" order rows
-by event time, then by their position in the input (Polars' stable sort), here a
+Where Spark differs by default, the translation follows the default engine: a sum over no rows is
+0, a division is guarded (Spark's ANSI mode raises on division by zero), and "last"/"prev" order
+rows by event time, then by their position in the input (a stable sort), here a
 ``monotonically_increasing_id`` taken when the table is read.
 """
 

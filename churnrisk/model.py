@@ -35,6 +35,7 @@ from churnrisk.errors import ChurnriskError
 __all__ = [
     "MODEL_KINDS",
     "ChurnModel",
+    "EncodedRows",
     "fit_calibrated",
     "fit_cross_calibrated",
     "input_schema",
@@ -218,7 +219,95 @@ class ChurnModel:
         """Churn probability per row of a frame already passed through :func:`prepare_features`."""
         if len(prepared) == 0:
             return np.empty(0)
+        encoded = EncodedRows.of(self, prepared, what_if=False)
+        if encoded is not None:
+            return encoded.proba()
         return self.estimator.predict_proba(prepared)[:, 1]
+
+
+class EncodedRows:
+    """The customers once through the pipeline's encoding, for many what-if predictions.
+
+    For a calibrated ``Pipeline(ColumnTransformer, HistGradientBoostingClassifier)`` (one
+    calibrated classifier, as :func:`churnrisk.model.fit_calibrated` makes), text categories are
+    encoded once; a what-if sets the family's encoded columns to the encoded typical values and sums
+    the trees' outputs over a column-major copy (about three times faster for the trees than the
+    row-major array ``predict_proba`` builds), then applies the model's own sigmoid calibrator.
+    The result is the ``predict_proba`` of the what-if frame, with the same summation order (a test
+    checks it). It reads scikit-learn's fitted trees (``_predictors``): any other layout returns
+    ``None`` from :meth:`of` and the caller re-predicts whole frames.
+    """
+
+    def __init__(
+        self, model: ChurnModel | None, pipeline: Any, calibrator: Any, prepared: pd.DataFrame
+    ) -> None:
+        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+        self.prepare, self.booster, self.calibrator = pipeline[:-1], pipeline[-1], calibrator
+        names = np.array([str(n) for n in self.prepare.get_feature_names_out()])
+        categorical = self.booster.is_categorical_
+        if categorical is not None:  # the booster puts its categorical features first
+            names = np.concatenate([names[categorical], names[~categorical]])
+        self.names = names.tolist()
+        self.threads = _openmp_effective_n_threads()
+        self.bitsets = self.booster._bin_mapper.make_known_categories_bitsets()
+        self.X = self._encode(prepared)
+        self.typical = None if model is None else self._encode(_typical_row(model))[0]
+
+    @classmethod
+    def of(cls, model: ChurnModel, prepared: pd.DataFrame, *, what_if: bool = True) -> EncodedRows | None:
+        """The encoded customers, or None when the estimator is not such a pipeline."""
+        from sklearn.ensemble import HistGradientBoostingClassifier
+        from sklearn.frozen import FrozenEstimator
+        from sklearn.pipeline import Pipeline
+
+        calibrated = getattr(model.estimator, "calibrated_classifiers_", None)
+        if calibrated is None or len(calibrated) != 1 or len(prepared) == 0:
+            return None
+        pipeline = calibrated[0].estimator
+        pipeline = pipeline.estimator if isinstance(pipeline, FrozenEstimator) else pipeline
+        if (
+            not isinstance(pipeline, Pipeline)
+            or not isinstance(pipeline[-1], HistGradientBoostingClassifier)
+            or pipeline[-1].n_trees_per_iteration_ != 1
+            or calibrated[0].method != "sigmoid"
+            or len(calibrated[0].calibrators) != 1
+        ):
+            return None
+        try:
+            return cls(model if what_if else None, pipeline, calibrated[0].calibrators[0], prepared)
+        except (AttributeError, TypeError, ValueError):  # another scikit-learn's internals
+            return None
+
+    def _encode(self, frame: pd.DataFrame) -> np.ndarray:
+        encoded = self.booster._preprocess_X(self.prepare.transform(frame), reset=False)
+        return np.asfortranarray(encoded, dtype=np.float64)
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:  # noqa: N803
+        raw = np.zeros(len(X)) + self.booster._baseline_prediction.ravel()[0]
+        known, index_map = self.bitsets
+        for (tree,) in self.booster._predictors:
+            raw += tree.predict(X, known_cat_bitsets=known, f_idx_map=index_map, n_threads=self.threads)
+        return raw
+
+    def proba(self) -> np.ndarray:
+        """Calibrated churn probability of every encoded row."""
+        return np.asarray(self.calibrator.predict(self._raw(self.X)), dtype=float)
+
+    def predict_typical(self, rows: np.ndarray, columns: list[str]) -> np.ndarray:
+        """Calibrated probability of ``rows`` with ``columns`` set to their typical values."""
+        if self.typical is None:
+            raise ValueError("encoded without the model's typical values (what_if=False)")
+        index = [self.names.index(c) for c in columns]
+        X = np.asfortranarray(self.X[rows])  # noqa: N806
+        X[:, index] = self.typical[index]
+        return np.asarray(self.calibrator.predict(self._raw(X)), dtype=float)
+
+
+def _typical_row(model: ChurnModel) -> pd.DataFrame:
+    reference = model.metadata["reference"]
+    typical = pd.DataFrame({c: [np.nan if reference.get(c) is None else reference[c]] for c in model.schema})
+    return prepare_features(typical, model.schema)
 
 
 def reference_values(frame: pd.DataFrame, schema: Mapping[str, str]) -> dict[str, Any]:
@@ -274,7 +363,8 @@ def training_rows(
     """``customer_id, cutoff, <features>, churned`` for every eligible customer at every cutoff.
 
     Uses :func:`churnrisk.features.build_training_set` when the features package provides it (rows
-    whose outcome is not known yet are dropped); else builds the same frame from :func:`~churnrisk.features.build_features` and the spells of
+    whose outcome is not known yet are dropped); else builds the same frame from
+    :func:`~churnrisk.features.build_features` and the spells of
     :mod:`churnrisk.spells` (eligible = active at the cutoff; churned = the spell active at the cutoff
     ends inside ``(cutoff + lead_time, cutoff + lead_time + horizon]``, or, for ``inactivity``, no
     order in that window).

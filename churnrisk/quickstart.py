@@ -117,7 +117,7 @@ def reasons_agreement(model: Any, store: Any, truth: pd.DataFrame, *, top: float
     return cause_agreement(scored, truth, top=top)
 
 
-def write_default_model(folder: str | os.PathLike[str], *, n_customers: int = 4_000, seed: int = 0) -> Path:
+def write_default_model(folder: str | os.PathLike[str], *, n_customers: int = 20_000, seed: int = 0) -> Path:
     """Train the default demo model and save it as ``demo-subscription.skops`` (+ ``.json``) in ``folder``."""
     from churnrisk.contract import TABLES
     from churnrisk.demo import make_demo_data

@@ -2,15 +2,20 @@
 
 Attribution is a per-family "what if": for each signal family (purchases, support, payments, ...),
 replace the customer's features of that family with the population's typical values (the training
-median, or the most frequent category) and measure how much the churn probability drops (customers
-whose family already is typical are not re-predicted: their effect is exactly zero). A family
+median, or the most frequent category) and measure how much the churn probability drops. A family
 counts as a reason only when putting it back to typical *lowers* the risk; the biggest drops win.
-That is one extra ``predict_proba`` per family, vectorised over all customers, so a million
-customers with eight families take a few seconds of model time, not SHAP's minutes.
 
-The words come from :func:`churnrisk.features.explain` for the family's most unusual column (the
-one farthest from the typical value, in interquartile ranges): "3 failed payments in the last 30
-days", "CSAT fell from 5 to 2". Snapshot models (one column per family) say "Contract: Month-to-month".
+Only families that can be a reason are re-predicted: the customer's family must differ from
+typical and one of its numeric values must lie on its *risky side* (beyond the training quartile
+in the direction that goes with more churn, recorded at training time in ``risk_side``); the
+others' effect is set to 0. The sentence is said with that value (the one farthest on the risky
+side), so a reason is never "0 failed payments" or a plain attribute such as the country. For a
+gradient-boosting pipeline the customers are encoded once and every what-if runs only the trees
+and the calibrator (:class:`churnrisk.model.EncodedRows`): a million customers take seconds of
+model time, not SHAP's minutes.
+
+The words come from :func:`churnrisk.features.explain`: "3 failed payments in the last 30 days",
+"CSAT fell from 5 to 2". Snapshot models (one column per family) say "Contract: Month-to-month".
 """
 
 from __future__ import annotations
@@ -21,7 +26,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnrisk.model import ChurnModel, prepare_features
+from churnrisk.errors import ChurnriskError
+from churnrisk.model import ChurnModel, EncodedRows
 
 __all__ = ["CAUSE_FAMILIES", "cause_agreement", "family_effects", "top_reasons"]
 
@@ -48,7 +54,11 @@ def _groups(model: ChurnModel) -> dict[str, list[str]]:
 
 
 def family_effects(
-    model: ChurnModel, prepared: pd.DataFrame, *, proba: np.ndarray | None = None
+    model: ChurnModel,
+    prepared: pd.DataFrame,
+    *,
+    proba: np.ndarray | None = None,
+    encoded: EncodedRows | None = None,
 ) -> pd.DataFrame:
     """Drop in churn probability when each family is set to the population's typical values.
 
@@ -58,14 +68,15 @@ def family_effects(
     base = model.predict_prepared(prepared) if proba is None else proba
     reference = model.metadata["reference"]
     risky = _risky_distance(model, prepared)
-    encoded = _Encoded.of(model, prepared)
+    encoded = encoded if encoded is not None else EncodedRows.of(model, prepared)
     effects = {}
     for family, columns in _groups(model).items():
         # only customers whose family differs from typical can change: the others' effect is exactly 0
         candidates = _differs(prepared, columns, reference)
         if risky is not None:
             # and a family can only be a reason where one of its values is on its risky side
-            candidates &= np.any([risky[c] > 0 for c in columns if c in risky] or [False], axis=0)
+            sides = [risky[c] > 0 for c in columns if c in risky]
+            candidates &= np.any(sides, axis=0) if sides else False
         rows = np.flatnonzero(candidates)
         effect = np.zeros(len(prepared))
         if rows.size and encoded is not None:
@@ -77,55 +88,6 @@ def family_effects(
             effect[rows] = base[rows] - model.predict_prepared(typical)
         effects[family] = effect
     return pd.DataFrame(effects, index=prepared.index)
-
-
-class _Encoded:
-    """The customers once through the pipeline's preprocessing, for many what-if predictions.
-
-    A calibrated ``Pipeline(preprocessing, classifier)`` (one calibrated classifier, as
-    :func:`churnrisk.model.fit_calibrated` makes) spends a good part of each prediction encoding
-    text categories. Here they are encoded once; a what-if sets the family's encoded columns to
-    the encoded typical values and runs only the classifier and its calibrator, which gives the
-    same probabilities as ``predict_proba`` on the what-if frame.
-    """
-
-    def __init__(self, model: ChurnModel, pipeline: Any, calibrator: Any, prepared: pd.DataFrame) -> None:
-        self.prepare, self.classifier, self.calibrator = pipeline[:-1], pipeline[-1], calibrator
-        self.names = [str(n) for n in self.prepare.get_feature_names_out()]
-        self.X = np.asarray(self.prepare.transform(prepared), dtype=np.float64)
-        reference = model.metadata["reference"]
-        typical = pd.DataFrame({c: [np.nan if reference.get(c) is None else reference[c]] for c in model.schema})
-        self.typical = np.asarray(self.prepare.transform(prepare_features(typical, model.schema)), dtype=float)[0]
-
-    @classmethod
-    def of(cls, model: ChurnModel, prepared: pd.DataFrame) -> _Encoded | None:
-        """The encoded customers, or None when the estimator is not such a pipeline."""
-        from sklearn.frozen import FrozenEstimator
-        from sklearn.pipeline import Pipeline
-
-        calibrated = getattr(model.estimator, "calibrated_classifiers_", None)
-        if calibrated is None or len(calibrated) != 1 or len(prepared) == 0:
-            return None
-        pipeline = calibrated[0].estimator
-        pipeline = pipeline.estimator if isinstance(pipeline, FrozenEstimator) else pipeline
-        if (
-            not isinstance(pipeline, Pipeline)
-            or calibrated[0].method != "sigmoid"
-            or len(calibrated[0].calibrators) != 1
-            or not hasattr(pipeline[-1], "decision_function")
-        ):
-            return None
-        names = [str(n) for n in pipeline[:-1].get_feature_names_out()]
-        if sorted(names) != sorted(model.schema):  # e.g. one-hot encoding: columns are not 1:1
-            return None
-        return cls(model, pipeline, calibrated[0].calibrators[0], prepared)
-
-    def predict_typical(self, rows: np.ndarray, columns: list[str]) -> np.ndarray:
-        """Calibrated probability of ``rows`` with ``columns`` set to their typical values."""
-        index = [self.names.index(c) for c in columns]
-        X = self.X[rows]  # noqa: N806
-        X[:, index] = self.typical[index]
-        return np.asarray(self.calibrator.predict(self.classifier.decision_function(X)), dtype=float)
 
 
 def _risky_distance(model: ChurnModel, prepared: pd.DataFrame) -> dict[str, np.ndarray] | None:
@@ -142,10 +104,23 @@ def _risky_distance(model: ChurnModel, prepared: pd.DataFrame) -> dict[str, np.n
     for column, side in sides.items():
         if not side.get("sign") or side.get("edge") is None or column not in prepared.columns:
             continue
+        if side["sign"] > 0 and _is_tenure(column):
+            continue  # a long tenure is nothing a support agent can act on; a short one is ("new customer")
         values = prepared[column].to_numpy(dtype=float)
         beyond = side["sign"] * (values - side["edge"]) / (spread.get(column) or 1.0)
         out[column] = np.where(np.isnan(beyond) | (beyond <= 0), 0.0, beyond)
     return out
+
+
+def _is_tenure(column: str) -> bool:
+    """Days since the first subscription, order or signup (an event-store feature column)."""
+    from churnrisk.features._describe import _resolve
+
+    try:
+        feature = _resolve(column).feature
+    except ChurnriskError:
+        return False
+    return getattr(feature, "stat", None) == "days_since_first"
 
 
 def _differs(prepared: pd.DataFrame, columns: list[str], reference: Mapping[str, Any]) -> np.ndarray:
@@ -188,13 +163,14 @@ def top_reasons(
     n_reasons: int = 3,
     proba: np.ndarray | None = None,
     raw: pd.DataFrame | None = None,
+    encoded: EncodedRows | None = None,
 ) -> pd.DataFrame:
     """The top ``n_reasons`` risk-raising families per customer, and their text.
 
     Returns a frame indexed like ``prepared`` with ``reasons`` ("; "-separated sentences) and
     ``reason_families`` ("; "-separated family names), strongest first.
     """
-    effects = family_effects(model, prepared, proba=proba)
+    effects = family_effects(model, prepared, proba=proba, encoded=encoded)
     order = np.argsort(-effects.to_numpy(), axis=1, kind="stable")[:, :n_reasons]
     families = np.asarray(effects.columns)
     strong = np.take_along_axis(effects.to_numpy(), order, axis=1) >= MIN_EFFECT
@@ -209,7 +185,7 @@ def top_reasons(
             for j, column in enumerate(groups[family]):
                 chosen = rows[pick[family][rows] == j]
                 if chosen.size:
-                    slot[chosen] = _column_texts(say, needs, column, source.iloc[chosen])
+                    slot[chosen] = _column_texts(say, needs, column, source, chosen)
     names = np.where(strong, families[order], "")
     return pd.DataFrame(
         {"reasons": _join(slots), "reason_families": _join(list(names.T))}, index=prepared.index
@@ -220,16 +196,23 @@ def _column_texts(
     say: Callable[[str, Mapping[str, Any]], str],
     needs: Callable[[str, Mapping[str, Any]], tuple[str, ...]],
     column: str,
-    rows: pd.DataFrame,
+    source: pd.DataFrame,
+    chosen: np.ndarray,
 ) -> np.ndarray:
-    """The sentence for ``column`` on each row, worked out once per distinct combination of its inputs."""
-    first = {str(k): v for k, v in rows.iloc[0].items()}
-    inputs = [c for c in needs(column, first) if c in rows.columns]
-    groups = rows.groupby(inputs, dropna=False, sort=False, observed=True).ngroup().to_numpy()
-    firsts = pd.Series(np.arange(len(rows))).groupby(groups).first().sort_index().to_numpy()
-    texts = np.array(
-        [say(column, {str(k): v for k, v in rows.iloc[i].items()}) for i in firsts], dtype=object
-    )
+    """The sentence for ``column`` on each chosen row, once per distinct combination of its inputs.
+
+    The inputs are the columns the sentence reads, recorded on a row where ``column`` has a value
+    (a missing value is said without looking further).
+    """
+    known = np.flatnonzero(source[column].iloc[chosen].notna().to_numpy())
+    example = int(chosen[known[0] if known.size else 0])
+    row = {str(k): v for k, v in source.iloc[example].items()}
+    inputs = [c for c in needs(column, row) if c in source.columns]
+    keys = source[inputs].iloc[chosen]
+    groups = keys.groupby(inputs, dropna=False, sort=False, observed=True).ngroup().to_numpy()
+    firsts = pd.Series(np.arange(len(keys))).groupby(groups).first().sort_index().to_numpy()
+    records = keys.iloc[firsts].to_dict(orient="records")
+    texts = np.array([say(column, {str(k): v for k, v in r.items()}) for r in records], dtype=object)
     return texts[groups]
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 from churnrisk.errors import ChurnriskError
 from churnrisk.model import (
     ChurnModel,
+    EncodedRows,
     eligible_customers,
     prepare_features,
     uses_repeat_buying,
@@ -77,8 +78,10 @@ def score_features(
 ) -> pd.DataFrame:
     """Score a feature frame indexed by customer id: probability, tier, revenue at risk, reasons."""
     prepared = prepare_features(features, model.schema)
-    proba = model.predict_prepared(prepared)
-    reasons = top_reasons(model, prepared, n_reasons=n_reasons, proba=proba, raw=features)
+    # encoded once for the probabilities and every what-if of the reasons (when the model allows)
+    encoded = EncodedRows.of(model, prepared)
+    proba = encoded.proba() if encoded is not None else model.predict_prepared(prepared)
+    reasons = top_reasons(model, prepared, n_reasons=n_reasons, proba=proba, raw=features, encoded=encoded)
     recent = (
         np.zeros(len(features)) if revenue is None else revenue.reindex(features.index).fillna(0).to_numpy()
     )

@@ -105,7 +105,9 @@ def toy_gbm() -> tuple[ChurnModel, pd.DataFrame]:
             "activity_events_30d": rng.poisson(5, n).astype(float),
         }
     )
-    logit = 1.5 * X["support_complaints_30d"] - 0.5 * X["activity_events_30d"] + (X["customer_segment"] == "smb")
+    logit = (
+        1.5 * X["support_complaints_30d"] - 0.5 * X["activity_events_30d"] + (X["customer_segment"] == "smb")
+    )
     y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int).to_numpy()
     schema = input_schema(X)
     prepared = prepare_features(X, schema)

@@ -36,6 +36,32 @@ class Definition(StrEnum):
     inactivity = "inactivity"
 
 
+class Engine(StrEnum):
+    default = "default"
+    spark = "spark"
+
+
+EngineOpt = Annotated[
+    Engine,
+    typer.Option(
+        "--engine",
+        help="default: in-process. spark: the same definitions on Apache Spark "
+        '(pip install "churnrisk[spark]"); output must be .parquet (a Parquet folder).',
+    ),
+]
+
+
+def _on_spark(kind: str, data: Path, cutoffs: object, output: Path | None, **options: object) -> None:
+    """Run one command on the Spark engine: write ``output`` (a Parquet folder) or show the result."""
+    from churnrisk.spark import run
+
+    frame = run(kind, data, cutoffs, output=output, **options)
+    if frame is None:
+        err_console.print(f"Wrote a Parquet folder to {output}", highlight=False)
+        return
+    console.print(frame_table(frame.reset_index() if kind != "training" else frame))
+
+
 def _date_option(name: str, text: str) -> object:
     return typer.Option(name, formats=DATE_FORMATS, help=text, show_default=False)
 
@@ -88,9 +114,23 @@ def features_command(
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
+    engine: EngineOpt = Engine.default,
 ) -> None:
     """Point-in-time features per customer at a cutoff (summary on screen, or the table with -o)."""
     window_list = _windows(windows)
+    if engine is Engine.spark:
+        with user_errors():
+            _on_spark(
+                "features",
+                data,
+                cutoff,
+                output,
+                overwrite=overwrite,
+                config=config,
+                encoding=encoding,
+                windows=window_list,
+            )
+        return
     with user_errors(), err_console.status("Building features..."):
         store = load_store(data, config=config, encoding=encoding)
         frame = build_features(store, cutoff, windows=window_list)
@@ -126,8 +166,25 @@ def labels_command(
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
+    engine: EngineOpt = Engine.default,
 ) -> None:
     """Churn labels at a cutoff: churn rate, counts, and how many customers are censored."""
+    if engine is Engine.spark:
+        with user_errors():
+            _on_spark(
+                "labels",
+                data,
+                cutoff,
+                output,
+                overwrite=overwrite,
+                config=config,
+                encoding=encoding,
+                definition=definition.value,
+                horizon=horizon,
+                lookback=lookback,
+                lead_time=lead_time,
+            )
+        return
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         labels = make_labels(
@@ -170,6 +227,7 @@ def training_set_command(
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
+    engine: EngineOpt = Engine.default,
 ) -> None:
     """Features and labels stacked over many cutoffs, keyed by (customer_id, cutoff)."""
     options = {
@@ -179,6 +237,22 @@ def training_set_command(
         "lead_time": lead_time,
         "windows": _windows(windows),
     }
+    if engine is Engine.spark:
+        if append:
+            raise typer.BadParameter("--append is not available on the Spark engine", param_hint="--append")
+        with user_errors():
+            cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)
+            _on_spark(
+                "training",
+                data,
+                cutoffs,
+                output,
+                overwrite=overwrite,
+                config=config,
+                encoding=encoding,
+                **options,
+            )
+        return
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)

@@ -61,7 +61,12 @@ def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
     columns = {}
     for name in list(frame.columns):
         column = frame.drop_in_place(name)
-        columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
+        if column.dtype.is_numeric() and not column.has_nulls():
+            # numpy straight away: no Arrow round trip, no copy for a single chunk
+            columns[name] = pd.Series(column.to_numpy(), copy=False)
+        else:
+            columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
+        del column
     out = pd.DataFrame(columns, copy=False)
     out.index = index
     return out

@@ -167,6 +167,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, str):
         return value
     number = float(value)
+    if not math.isfinite(number):
+        return "?"  # e.g. the earlier value behind a ratio of 0, which cannot be worked back
     if number == int(number):
         return f"{int(number):,}"
     return f"{number:,.0f}" if abs(number) >= 10 else f"{number:,.2f}".rstrip("0").rstrip(".")

@@ -291,16 +291,18 @@ class _Cut:
         # Events at the cutoff belong to the features; later events do not exist yet.
         self.slot = table.slot if everything else table.slot[keep]
         self.time = table.time if everything else table.time[keep]
-        frame = table.frame if everything else table.frame.filter(pl.Series(keep))
-        hidden = [c for c in family.known_when if c in frame.columns]
+        self._source, self._keep = table.frame, None if everything else keep
+        self._frame: pl.DataFrame | None = None
+        hidden = [c for c in family.known_when if c in table.frame.columns]
         if hidden:
             # An end or resolution after the cutoff had not happened at the cutoff.
-            frame = frame.with_columns(pl.when(pl.col(c) <= cutoff).then(pl.col(c)).alias(c) for c in hidden)
-        helpers = [h for h in family.helpers if set(h.columns) <= set(frame.columns)]
+            self._frame = self.frame.with_columns(
+                pl.when(pl.col(c) <= cutoff).then(pl.col(c)).alias(c) for c in hidden
+            )
+        helpers = [h for h in family.helpers if set(h.columns) <= set(table.frame.columns)]
         plain = [h for h in helpers if not isinstance(h, LastTime)]
         if plain:
-            frame = frame.with_columns(_helper(h, family).alias(h.name) for h in plain)
-        self.frame = frame
+            self._frame = self.frame.with_columns(_helper(h, family).alias(h.name) for h in plain)
         self._rows: np.ndarray | None = None
         self._end: np.ndarray | None = None
         self._masks: dict[tuple[Where, ...], np.ndarray | None] = {}
@@ -309,16 +311,23 @@ class _Cut:
         self._columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for h in helpers:
             if isinstance(h, LastTime):
-                self.frame = self.frame.with_columns(self._last_time(h).alias(h.name))
+                self._frame = self.frame.with_columns(self._last_time(h).alias(h.name))
         self.edges = np.array(edges, dtype=np.int64)
         self.band = np.searchsorted(self.edges, self.cut - self.time, side="right") if edges else None
+
+    @property
+    def frame(self) -> pl.DataFrame:
+        """The table's rows up to the cutoff (filtered when first needed)."""
+        if self._frame is None:
+            self._frame = self._source if self._keep is None else self._source.filter(pl.Series(self._keep))
+        return self._frame
 
     @property
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
         if self._rows is None:
-            counted = self._bands.get(("count", None, ()))
-            self._rows = counted.sum(axis=0) if counted is not None else np.bincount(self.slot, minlength=self.size)
+            counted = self._bands.get(("cumulative", "count", None, ()))
+            self._rows = counted[-1] if counted is not None else np.bincount(self.slot, minlength=self.size)
         return self._rows
 
     # -------------------------------------------------------------- row masks
@@ -333,12 +342,16 @@ class _Cut:
     def values(self, column: str) -> tuple[np.ndarray, np.ndarray | None]:
         """A numeric column as float64 (times as microseconds), and where it is not null."""
         if column not in self._columns:
-            series = self.frame[column]
+            # Untouched columns are converted whole and cut with numpy (no filtered frame needed).
+            whole = self._frame is None and self._keep is not None
+            series = self._source[column] if whole else self.frame[column]
             valid = series.is_not_null().to_numpy() if series.null_count() else None
             if series.dtype.is_temporal():
                 values = _micros(series, 0).astype(np.float64)
             else:
                 values = series.cast(pl.Float64).fill_null(0.0).to_numpy()
+            if whole:
+                values, valid = values[self._keep], None if valid is None else valid[self._keep]
             self._columns[column] = values, valid
         return self._columns[column]
 
@@ -413,6 +426,17 @@ class _Cut:
             self._bands[key] = counts.reshape(nb, self.size)
         return self._bands[key]
 
+    def cumulative(self, kind: str, column: str | None, where: tuple[Where, ...]) -> np.ndarray:
+        """Running totals of :meth:`banded` over the bands, in band order."""
+        key = ("cumulative", kind, column, where)
+        if key not in self._bands:
+            bands = self.banded(kind, column, where)
+            running = bands.copy()
+            for i in range(1, len(running)):
+                np.add(running[i - 1], bands[i], out=running[i])
+            self._bands[key] = running
+        return self._bands[key]
+
     def _band_slice(self, agg: Agg, window: int | None) -> slice:
         if agg.span == "history":
             return slice(None)
@@ -429,6 +453,8 @@ class _Cut:
             part = self._band_slice(agg, window)
 
             def total(kind: str, column: str | None, where: tuple[Where, ...]) -> np.ndarray:
+                if part.start is None or part.start == 0:  # a window: the running total over bands
+                    return self.cumulative(kind, column, where)[(part.stop or 0) - 1]
                 return _rows_sum(self.banded(kind, column, where)[part])
 
             if stat == "count":
@@ -504,11 +530,59 @@ def _edges(aggs: Sequence[Agg], windows: Sequence[int]) -> list[int]:
     return sorted(d * _DAY_US for d in days)
 
 
-def _to_polars(name: str, result: _Result, positions: np.ndarray, present: np.ndarray) -> tuple[pl.Series, pl.Series]:
-    values, valid = result
-    defined = present if valid is None else present & valid[positions]
-    series = values[positions] if isinstance(values, np.ndarray) else values.gather(positions)
-    return pl.Series(name, series), pl.Series(f"{name}__ok", defined)
+def _numeric(values: np.ndarray | pl.Series) -> np.ndarray:
+    if isinstance(values, pl.Series):
+        return values.cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return values
+
+
+def _derived_values(d: Derived, a: np.ndarray, b: np.ndarray | None) -> np.ndarray | pl.Series:
+    """A derived column from its inputs (missing is NaN), as :func:`_derived` does in Polars."""
+    if d.op == "diff":
+        return a - b  # type: ignore[operator]
+    if d.op == "ratio":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(b != 0, a / b, np.nan)  # type: ignore[operator]
+    frame = pl.DataFrame({"x": pl.Series(a, nan_to_null=True)})
+    return frame.select(_derived(d, "x", None))[:, 0]
+
+
+def _assemble(
+    family: Family,
+    features: Sequence[Agg | Derived],
+    windows: Sequence[int],
+    results: Mapping[str, _Result],
+    positions: np.ndarray,
+    present: np.ndarray,
+) -> pl.DataFrame:
+    """The family's output columns for the customers at ``positions``: missing values (customers
+    without events, undefined statistics) are NaN, or ``fill`` where zero is the truth; then the
+    derived columns, in declaration order (derived may feed derived)."""
+    windowed = windowed_names(features)
+    columns: dict[str, np.ndarray | pl.Series] = {}
+    for f in features:
+        for w in windows if windowed[f.name] else [None]:
+            name = feature_name(family, f.name, w)
+            if isinstance(f, Derived):
+                left = _numeric(columns[feature_name(family, f.left, w if windowed[f.left] else None)])
+                right = None
+                if f.right is not None:
+                    right = _numeric(columns[feature_name(family, f.right, w if windowed[f.right] else None)])
+                columns[name] = _derived_values(f, left, right)
+                continue
+            values, valid = results[name]
+            defined = present if valid is None else present & valid[positions]
+            if isinstance(values, pl.Series):
+                series = values.gather(positions)
+                series = pl.select(pl.when(pl.lit(pl.Series(defined))).then(pl.lit(series))).to_series()
+                columns[name] = series.fill_null(f.fill) if f.fill is not None else series
+            elif bool(defined.all()):
+                columns[name] = values[positions]
+            else:
+                missing = f.fill if f.fill is not None else np.nan
+                columns[name] = np.where(defined, values[positions], missing)
+    keep = output_columns(family, features, windows)
+    return pl.DataFrame({name: columns[name] for name in keep})
 
 
 def _customers_part(
@@ -578,9 +652,7 @@ def _event_part(
     results = {name: cut.stat(a, w) for a, w, name in names}
     present = cut.rows[positions] > 0
     del cut
-    raw = pl.DataFrame([s for name, r in results.items() for s in _to_polars(name, r, positions, present)])
-    raw = raw.select(pl.when(pl.col(f"{n}__ok")).then(pl.col(n)).alias(n) for n in results)
-    return _complete(raw, family, features, windows)
+    return _assemble(family, features, windows, results, positions, present)
 
 
 def feature_frame(
@@ -589,17 +661,26 @@ def feature_frame(
     windows: Sequence[int],
     *,
     presorted: bool = False,
+    customers: pl.Series | None = None,
 ) -> pl.DataFrame:
     """Every family's features at ``cutoff``: one row per customer of the population, sorted by id.
 
     ``tables`` may be the result of :func:`prepare_tables`, to share the encoding between many
-    cutoffs (``presorted`` is accepted for compatibility and has no effect). Families run one after
-    the other: the peak memory is that of the largest family, not of all of them at once.
+    cutoffs (``presorted`` is accepted for compatibility and has no effect). ``customers`` (sorted
+    ids) asks for exactly those rows instead, as a left join onto the population would give them
+    (missing features for ids outside it). Families run one after the other: the peak memory is
+    that of the largest family, not of all of them at once.
     """
     del presorted
     prepared = prepare_tables(tables)
-    ids = _population(prepared, cutoff)
+    population = _population(prepared, cutoff)
+    ids = population if customers is None else customers.rename(ID)
     positions = prepared.slots(ids)
+    outside = None
+    if customers is not None:
+        inside = ids.is_in(population.implode()).to_numpy() & (positions >= 0)
+        outside = None if inside.all() else pl.Series(inside)
+        positions = np.where(inside, positions, 0)
     parts: list[pl.DataFrame] = [ids.to_frame()]
     for family in FAMILIES:
         part = None
@@ -609,5 +690,7 @@ def feature_frame(
             frame = prepared.tables[family.table]
             part = _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
         if part is not None:
+            if outside is not None:
+                part = part.select(pl.when(pl.lit(outside)).then(pl.col(c)).alias(c) for c in part.columns)
             parts.append(part)
     return pl.concat(parts, how="horizontal")

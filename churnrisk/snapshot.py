@@ -27,6 +27,7 @@ from churnrisk import __version__
 from churnrisk.errors import ChurnriskError
 from churnrisk.evaluation import calibration_table, score_metrics
 from churnrisk.model import (
+    FINE_GBM,
     ChurnModel,
     fit_cross_calibrated,
     input_schema,
@@ -140,7 +141,10 @@ def train_snapshot(
         X, y, test_size=test_size, stratify=y, random_state=random_state
     )
     estimator = fit_cross_calibrated(
-        make_pipeline(schema, model=model, random_state=random_state), fit_X, fit_y, random_state=random_state
+        make_pipeline(schema, model=model, random_state=random_state, gbm_options=FINE_GBM),
+        fit_X,
+        fit_y,
+        random_state=random_state,
     )
     proba = estimator.predict_proba(test_X)[:, 1]
     metadata = _metadata(schema, features, notes, label=label, id_column=id_column, model=model)

@@ -805,16 +805,19 @@ def score(
     model: str | os.PathLike[str],
     *,
     customer_col: str = "customer_id",
+    revenue_col: str | None = None,
+    n_reasons: int = 3,
     trust_pickle: bool = False,
 ) -> DataFrame:
-    """Churn probabilities for a Spark DataFrame of per-customer features, computed on the executors.
+    """Churn scores for a Spark DataFrame of per-customer features, computed on the executors.
 
     The model files are read once on the driver (loaded there too, so that a refused or broken
     model fails before any task runs) and shipped to the executors as a broadcast variable; each
     Python worker loads the model once, through the same safe loader
     (:func:`churnrisk.modelfile.load_model`), and scores Arrow batches of rows (``mapInArrow``,
     the Arrow twin of ``mapInPandas``: batches reach pandas through PyArrow, not through PySpark's
-    pandas conversion).
+    pandas conversion). Each batch goes through the in-process scorer
+    (:func:`churnrisk.scoring.score_features`), so the columns and their meaning are the same.
 
     Parameters
     ----------
@@ -824,20 +827,27 @@ def score(
     model : path
         A model saved by :func:`churnrisk.modelfile.save_model` (``NAME.skops`` beside ``NAME.json``).
     customer_col : str, default "customer_id"
+    revenue_col : str, optional
+        A column of yearly revenue per customer; ``revenue_at_risk`` is NaN without it.
+    n_reasons : int, default 3
+        Reasons given per customer.
     trust_pickle : bool, default False
         As in :func:`~churnrisk.modelfile.load_model`.
 
     Returns
     -------
     pyspark.sql.DataFrame
-        ``customer_col`` and ``churn_probability``, in the input's row order within partitions.
+        ``customer_col``, ``churn_probability``, ``risk_tier`` (low/medium/high),
+        ``revenue_at_risk`` and ``reasons``, as from :func:`churnrisk.scoring.score_features`
+        (ordered by probability within each Arrow batch).
     """
     from pyspark.sql import types as T
 
     from churnrisk.modelfile import load_model
 
     loaded = load_model(model, trust_pickle=trust_pickle)
-    missing = [c for c in [customer_col, *loaded.features] if c not in features.columns]
+    needed = [customer_col, *loaded.features, *([revenue_col] if revenue_col else [])]
+    missing = [c for c in needed if c not in features.columns]
     if missing:
         raise ChurnriskError(
             f"the feature table lacks {len(missing)} column(s) the model needs: {', '.join(missing[:20])}. "
@@ -845,19 +855,32 @@ def score(
         )
     files = _model_files(model)
     payload = features.sparkSession.sparkContext.broadcast(files)
-    columns = [customer_col, *loaded.features]
     schema = T.StructType(
-        [features.schema[customer_col], T.StructField("churn_probability", T.DoubleType(), nullable=True)]
+        [
+            features.schema[customer_col],
+            T.StructField("churn_probability", T.DoubleType(), nullable=True),
+            T.StructField("risk_tier", T.StringType(), nullable=True),
+            T.StructField("revenue_at_risk", T.DoubleType(), nullable=True),
+            T.StructField("reasons", T.StringType(), nullable=True),
+        ]
     )
 
     def batches(stream: Iterator[Any]) -> Iterator[Any]:
-        return _score_batches(stream, payload.value, customer_col, trust_pickle)
+        return _score_batches(
+            stream,
+            payload.value,
+            trust_pickle,
+            customer_col=customer_col,
+            revenue_col=revenue_col,
+            n_reasons=n_reasons,
+        )
 
     with warnings.catch_warnings():
         # PySpark warns about pandas >= 3 for every Python UDF; batches here reach pandas through
         # PyArrow's own conversion, not PySpark's, which is what the warning is about.
         warnings.filterwarnings("ignore", "PySpark does not yet fully support pandas", FutureWarning)
-        return features.select(columns).mapInArrow(batches, schema)
+        # every feature column: reasons may quote columns the model does not use
+        return features.mapInArrow(batches, schema)
 
 
 def _model_files(model: str | os.PathLike[str]) -> dict[str, bytes]:
@@ -890,16 +913,33 @@ def _worker_model(files: Mapping[str, bytes], trust_pickle: bool) -> Any:
 
 
 def _score_batches(
-    stream: Iterator[Any], files: Mapping[str, bytes], customer_col: str, trust_pickle: bool
+    stream: Iterator[Any],
+    files: Mapping[str, bytes],
+    trust_pickle: bool,
+    *,
+    customer_col: str,
+    revenue_col: str | None,
+    n_reasons: int,
 ) -> Iterator[Any]:
     import pyarrow as pa
+
+    from churnrisk.scoring import score_features
 
     model = _worker_model(files, trust_pickle)
     for batch in stream:
         if batch.num_rows == 0:
             continue
-        probability = model.predict_proba(batch.to_pandas())
+        frame = batch.to_pandas().set_index(customer_col)
+        revenue = frame.pop(revenue_col).astype(float) if revenue_col else None
+        scores = score_features(model, frame, revenue=revenue, n_reasons=n_reasons)
+        id_type = batch.schema.field(customer_col).type
         yield pa.RecordBatch.from_arrays(
-            [batch.column(customer_col), pa.array(probability, type=pa.float64())],
-            names=[customer_col, "churn_probability"],
+            [
+                pa.array(scores["customer_id"].to_numpy(), type=id_type),
+                pa.array(scores["churn_probability"].to_numpy(), type=pa.float64()),
+                pa.array(scores["risk_tier"].astype(str).to_numpy(), type=pa.string()),
+                pa.array(scores["revenue_at_risk"].to_numpy(dtype=float), type=pa.float64()),
+                pa.array(scores["reasons"].to_numpy(), type=pa.string()),
+            ],
+            names=[customer_col, "churn_probability", "risk_tier", "revenue_at_risk", "reasons"],
         )

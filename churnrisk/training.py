@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import check_windows, to_cutoff, to_pandas_features
-from churnrisk.features._polars import feature_frame, prepare_tables
+from churnrisk.features._polars import PreparedTables, feature_frame, prepare_tables
 from churnrisk.features._spec import DEFAULT_WINDOWS
 from churnrisk.labels import Definition, check_label_options, label_frame
 from churnrisk.spells import subscription_spells
@@ -76,38 +76,39 @@ def _cutoff_list(cutoffs: Iterable[Any]) -> list[datetime]:
 
 
 def _rows(
-    store: EventStore,
-    tables: dict[str, pl.DataFrame],
-    cutoff: datetime,
-    windows: tuple[int, ...],
-    options: dict[str, Any],
-    spells: pl.DataFrame | None,
+    tables: PreparedTables, cutoff: datetime, windows: tuple[int, ...], labels: pl.DataFrame
 ) -> pl.DataFrame:
-    """Features and labels of the eligible customers at one cutoff."""
-    labels = label_frame(store, cutoff, spells=spells, **options)  # sorted by customer
+    """Features and labels of the eligible customers at one cutoff (``labels``: sorted by customer)."""
     # Features of exactly the labelled customers, in their order: no join.
     features = feature_frame(tables, cutoff, windows, customers=labels[ID])
-    return features.insert_column(1, pl.Series("cutoff", np.full(labels.height, np.datetime64(cutoff, "us")))).hstack(
-        labels.select("churned", "churn_type")
-    )
+    cutoffs = pl.Series("cutoff", np.full(labels.height, np.datetime64(cutoff, "us")))
+    return features.insert_column(1, cutoffs).hstack(labels.select("churned", "churn_type"))
 
 
-def _frames(
+def _cutoff_rows(
     store: EventStore,
     cutoffs: Sequence[datetime],
     windows: tuple[int, ...],
     options: dict[str, Any],
     progress: Progress | None,
-) -> list[pl.DataFrame]:
+) -> tuple[int, Iterator[pl.DataFrame]]:
+    """The number of rows, and the rows of each cutoff in turn (computed when asked for).
+
+    Labels come first (they are small), so that the row count is known before any feature.
+    """
     # Customer ids encoded (and order-dependent tables sorted) once for all cutoffs.
     tables = prepare_tables(store.tables)
     spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
-    out = []
-    for done, cutoff in enumerate(cutoffs, start=1):
-        out.append(_rows(store, tables, cutoff, windows, options, spells))
-        if progress is not None:
-            progress(done, len(cutoffs))
-    return out
+    labels = [label_frame(store, cutoff, spells=spells, **options) for cutoff in cutoffs]
+
+    def rows() -> Iterator[pl.DataFrame]:
+        for done, cutoff in enumerate(cutoffs, start=1):
+            yield _rows(tables, cutoff, windows, labels[done - 1])
+            labels[done - 1] = labels[done - 1].clear()
+            if progress is not None:
+                progress(done, len(cutoffs))
+
+    return sum(frame.height for frame in labels), rows()
 
 
 def _to_pandas(
@@ -118,22 +119,38 @@ def _to_pandas(
     return _typed(out, options, windows)
 
 
-def _stack(frames: list[pl.DataFrame]) -> pd.DataFrame:
-    """``pl.concat(frames)`` as pandas, one column at a time (``frames`` is consumed).
+def _stacked(total: int, frames: Iterable[pl.DataFrame]) -> pd.DataFrame:
+    """The rows of every cutoff (``total`` in all), stacked into one pandas frame.
 
-    Numeric columns are concatenated by numpy straight from the per-cutoff arrays, whose memory is
-    released as soon as each column is stacked: the peak holds the result and one column more.
+    Each numeric column is allocated once at its final size and every cutoff writes its slice
+    into it: the peak holds the result plus one cutoff's work, not the result twice.
     """
+    arrays: dict[str, np.ndarray] = {}
+    other: dict[str, list[pl.Series]] = {}
+    names: list[str] = []
+    start = 0
+    for done, frame in enumerate(frames, start=1):
+        names = names or frame.columns
+        stop = start + frame.height
+        for name in frame.columns:
+            column = frame.drop_in_place(name)
+            if done == 1 and column.dtype.is_numeric():
+                arrays[name] = np.empty(total, dtype=column.to_numpy().dtype)
+            if name in arrays:
+                values = column.to_numpy()  # missing values as NaN (integers become floats)
+                if values.dtype != arrays[name].dtype:
+                    arrays[name] = arrays[name].astype(np.result_type(values.dtype, arrays[name].dtype))
+                arrays[name][start:stop] = values
+            else:
+                other.setdefault(name, []).append(column)
+        start = stop
     columns = {}
-    for name in frames[0].columns:
-        parts = [frame.drop_in_place(name) for frame in frames]
-        if all(p.dtype.is_numeric() and not p.has_nulls() for p in parts):
-            columns[name] = pd.Series(np.concatenate([p.to_numpy() for p in parts]), copy=False)
+    for name in names:
+        if name in arrays:
+            columns[name] = pd.Series(arrays.pop(name), copy=False)
         else:
-            column = pl.concat([p.to_frame() for p in parts], how="vertical_relaxed").to_series()
+            column = pl.concat([p.to_frame() for p in other.pop(name)], how="vertical_relaxed").to_series()
             columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
-        del parts
-    frames.clear()
     return pd.DataFrame(columns, copy=False)
 
 
@@ -183,8 +200,8 @@ def build_training_set(
     options = check_label_options(store, definition, horizon, lookback, lead_time)
     windows_ = check_windows(windows)
     # Cutoffs come in order, customers sorted in each: stacking needs no sort.
-    frames = _frames(store, _cutoff_list(cutoffs), windows_, options, progress)
-    return _typed(_stack(frames), options, windows_)
+    total, frames = _cutoff_rows(store, _cutoff_list(cutoffs), windows_, options, progress)
+    return _typed(_stacked(total, frames), options, windows_)
 
 
 def _read_existing(existing: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
@@ -225,7 +242,7 @@ def update_training_set(
     _check_same_options(old, options, windows_)
     known = set(pd.to_datetime(old["cutoff"]).dt.to_pydatetime()) if len(old) else set()
     new = [c for c in _cutoff_list(new_cutoffs) if c not in known]
-    frames = _frames(store, new, windows_, options, progress) if new else []
+    frames = list(_cutoff_rows(store, new, windows_, options, progress)[1]) if new else []
     old_pl = _fill_censored(store, _from_pandas(old), options)
     if frames:
         frames = [f.select(old_pl.columns) for f in frames] if old_pl.height else frames

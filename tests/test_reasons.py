@@ -169,3 +169,29 @@ def test_a_family_on_its_safe_side_is_never_a_reason(toy_gbm):
     assert got["reasons"].tolist()[0].startswith(f"{edge + 3:.0f} complaints in the last 30 days")
     # no complaints is the safe side: support is no reason although "smb" raises the risk
     assert "support" not in got["reason_families"].tolist()[1]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "text"),
+    [
+        ("subscription_downgrades_90d", 1.0, "1 downgrade in the last 90 days"),
+        ("payments_recovered_30d", 1.0, "1 failed payment later recovered in the last 30 days"),
+        ("support_complaints_30d", 3.0, "3 complaints in the last 30 days"),
+        ("activity_events_30d", 0.0, "no product events in the last 30 days"),
+        ("subscription_tenure", 20.0, "new customer: first subscription 20 days ago"),
+        ("subscription_tenure", 604.0, "first subscription 604 days ago"),
+        ("activity_recency", 1.0, "1 day since the last product event"),
+        ("activity_recency", 21.0, "21 days since the last product event"),
+    ],
+)
+def test_reason_words_read_naturally(column, value, text):
+    from churnrisk.features import explain
+
+    assert explain(column, {column: value}) == text
+
+
+def test_a_long_tenure_is_never_a_reason():
+    from churnrisk.reasons import _is_tenure
+
+    assert _is_tenure("subscription_tenure") and _is_tenure("customer_tenure")
+    assert not _is_tenure("support_complaints_30d") and not _is_tenure("Contract")

@@ -242,6 +242,24 @@ def test_scoring_on_spark_equals_in_process_scoring(spark, saved_model, tmp_path
         write_parquet(scored, tmp_path / "scores.parquet")
 
 
+def test_scoring_on_spark_gives_the_in_process_columns(spark, saved_model):
+    from churnrisk.modelfile import load_model
+    from churnrisk.scoring import score_features
+    from churnrisk.spark import score
+
+    path, features = saved_model
+    revenue = pd.Series(np.arange(len(features), dtype=float), index=features.index, name="revenue")
+    expected = score_features(load_model(path), features, revenue=revenue).set_index("customer_id")
+    frame = spark.createDataFrame(_arrow(features.assign(revenue=revenue))).repartition(3)
+    got = score(frame, path, revenue_col="revenue").toPandas().set_index("customer_id").sort_index()
+    assert list(got.columns) == ["churn_probability", "risk_tier", "revenue_at_risk", "reasons"]
+    expected = expected.loc[got.index]
+    pd.testing.assert_series_equal(got["churn_probability"], expected["churn_probability"], rtol=1e-12)
+    pd.testing.assert_series_equal(got["revenue_at_risk"], expected["revenue_at_risk"], rtol=1e-12)
+    assert got["risk_tier"].tolist() == expected["risk_tier"].astype(str).tolist()
+    assert got["reasons"].tolist() == expected["reasons"].tolist()
+
+
 def test_scoring_refuses_features_the_model_does_not_know(spark, saved_model):
     from churnrisk.spark import score
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import pandas as pd
 import typer
@@ -25,7 +25,7 @@ from churnrisk.cli._app import (
     frame_table,
     user_errors,
 )
-from churnrisk.features import DEFAULT_WINDOWS, build_features
+from churnrisk.features import DEFAULT_WINDOWS, build_features, build_features_partitioned
 from churnrisk.labels import make_labels
 from churnrisk.training import build_training_set, make_cutoffs, update_training_set
 from churnrisk.validation import load_store
@@ -51,7 +51,7 @@ EngineOpt = Annotated[
 ]
 
 
-def _on_spark(kind: str, data: Path, cutoffs: object, output: Path | None, **options: object) -> None:
+def _on_spark(kind: str, data: Path, cutoffs: object, output: Path | None, **options: Any) -> None:
     """Run one command on the Spark engine: write ``output`` (a Parquet folder) or show the result."""
     from churnrisk.spark import run
 
@@ -84,6 +84,20 @@ LookbackOpt = Annotated[
     ),
 ]
 LeadOpt = Annotated[int, typer.Option("--lead-time", min=0, help="Days between the cutoff and the horizon.")]
+OutOfCoreOpt = Annotated[
+    bool,
+    typer.Option(
+        "--out-of-core",
+        help="For stores bigger than memory: compute one bucket of customers at a time "
+        "(needs --output .parquet).",
+    ),
+]
+PartitionsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--partitions", min=1, help="Number of customer buckets (implies --out-of-core).", show_default=False
+    ),
+]
 DEFAULT_WINDOWS_TEXT = ",".join(str(w) for w in DEFAULT_WINDOWS)
 
 
@@ -115,9 +129,33 @@ def features_command(
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
     engine: EngineOpt = Engine.default,
+    out_of_core: OutOfCoreOpt = False,
+    partitions: PartitionsOpt = None,
 ) -> None:
     """Point-in-time features per customer at a cutoff (summary on screen, or the table with -o)."""
     window_list = _windows(windows)
+    if out_of_core or partitions is not None:
+        if output is None or engine is Engine.spark:
+            raise typer.BadParameter(
+                "needs --output FILE.parquet and the default engine", param_hint="--out-of-core"
+            )
+        with user_errors(), err_console.status("Building features bucket by bucket..."):
+            result = build_features_partitioned(
+                data,
+                cutoff,
+                output=output,
+                windows=window_list,
+                partitions=partitions,
+                overwrite=overwrite,
+                config=config,
+                encoding=encoding,
+            )
+        err_console.print(
+            f"Wrote {result.rows:,} rows x {result.columns} columns to {result.path} "
+            f"({result.partitions} customer buckets)",
+            highlight=False,
+        )
+        return
     if engine is Engine.spark:
         with user_errors():
             _on_spark(

@@ -7,12 +7,15 @@ column or a customer's value into words, from the same declarations.
 
 from churnrisk.features._build import build_features
 from churnrisk.features._describe import describe_feature, explain, feature_columns
+from churnrisk.features._partitioned import PartitionedFeatures, build_features_partitioned
 from churnrisk.features._spec import DEFAULT_WINDOWS, FAMILIES
 
 __all__ = [
     "DEFAULT_WINDOWS",
     "FAMILIES",
+    "PartitionedFeatures",
     "build_features",
+    "build_features_partitioned",
     "describe_feature",
     "explain",
     "feature_columns",

@@ -8,6 +8,7 @@ value means ("3 failed payments in the last 30 days", "CSAT fell from 5 to 2",
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -45,7 +46,7 @@ _EXPLAIN = {
     "prev": "previous {what}: {value}",
     "n_unique": "{value} different {what}{span}",
     "days_since": "{value} days since the last {what}",
-    "days_since_first": "{value} days since the {what}",
+    "days_since_first": "{what} {value} days ago",
     "share": "{percent} of {what}{span}",
     "mean_gap": "usually {value} days between {what}",
     "diff": "{what} {moved} from {right} to {left}{span}",
@@ -210,7 +211,35 @@ def explain(column: str, row: Mapping[str, Any]) -> str:
     template = f.text or _EXPLAIN[f.stat if isinstance(f, Agg) else f.op]
     if isinstance(f, Derived) and f.op == "diff" and value == 0:
         template = "{what} unchanged at {left}{span}"
-    return template.format(**fields)
+    if isinstance(f, Agg) and not f.text and not isinstance(value, str):
+        template, fields = _counted(f.stat, float(value), template, fields)
+    return re.sub(r"(?<![\d.,])1 days\b", "1 day", template.format(**fields))
+
+
+#: A customer this many days after their first subscription or order is said to be new.
+NEW_CUSTOMER_DAYS = 90
+
+
+def _counted(stat: str, value: float, template: str, fields: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Counts in plain English: "no complaints", "1 complaint", "new customer: ... 20 days ago"."""
+    if stat == "count" and value == 0:
+        return "no {what}{span}", fields
+    if stat == "count" and value == 1:
+        return template, {**fields, "what": _singular(fields["what"])}
+    if stat == "days_since_first" and value < NEW_CUSTOMER_DAYS:
+        return "new customer: " + template, fields
+    return template, fields
+
+
+def _singular(what: str) -> str:
+    """The noun phrase for one item: the first plural word loses its s ("failed payments later
+    recovered" → "failed payment later recovered")."""
+    words = what.split(" ")
+    for i, word in enumerate(words):
+        if len(word) > 3 and word.endswith("s") and not word.endswith(("ss", "us")):
+            words[i] = word[:-1]
+            break
+    return " ".join(words)
 
 
 def _derived_fields(r: _Resolved, f: Derived, row: Mapping[str, Any], value: Any) -> dict[str, str]:

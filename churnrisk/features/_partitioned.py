@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from churnrisk._io import atomic_path, check_writable
 from churnrisk.contract import TABLES
@@ -29,7 +29,7 @@ from churnrisk.errors import ChurnriskError, DataError, Problem
 from churnrisk.features._build import check_windows, to_cutoff
 from churnrisk.features._polars import feature_frame
 from churnrisk.features._spec import DEFAULT_WINDOWS
-from churnrisk.store import N_EXAMPLES, EventStore, StoreConfig, read_config
+from churnrisk.store import N_EXAMPLES, EventStore, StoreConfig, _check_encoding, read_config
 from churnrisk.validation import validate
 
 __all__ = ["PartitionedFeatures", "build_features_partitioned"]
@@ -42,7 +42,6 @@ _BYTES_PER_ROW = 400
 #: Rows per byte of a file on disk, to size the buckets from file sizes (Parquet compresses ~4x).
 _CSV_BYTES_PER_ROW = 40
 _PARQUET_BYTES_PER_ROW = 10
-_WHOLE = re.compile(r"^-?(?:0|[1-9]\d*)(?:\.0*)?$")
 
 
 @dataclass(frozen=True)
@@ -74,6 +73,7 @@ def build_features_partitioned(
     partitions: int | None = None,
     overwrite: bool = False,
     config: str | os.PathLike[str] | StoreConfig | None = None,
+    encoding: str | None = None,
     memory_budget: int = 2 * 2**30,
 ) -> PartitionedFeatures:
     """Features at ``cutoff`` of a store too big for memory, written to a Parquet file.
@@ -99,6 +99,8 @@ def build_features_partitioned(
         Replace ``output`` if it exists.
     config : path or StoreConfig, optional
         The TOML mapping of table files and column names onto the contract.
+    encoding : str, optional
+        Encoding of the CSV files (overrides the config's); only UTF-8 can be read out of core.
     memory_budget : int, default 2 GiB
         Bytes one bucket may use while computed, when ``partitions`` is not given.
 
@@ -123,37 +125,77 @@ def build_features_partitioned(
     when = to_cutoff(cutoff)
     window_days = check_windows(windows)
     target = check_writable(output, overwrite=overwrite)
+    if target.suffix.lower() != ".parquet":
+        raise ChurnriskError(
+            f"The 'output' parameter must be a .parquet file. Got {str(output)!r} instead. "
+            f"Suggestion: {target.with_suffix('.parquet').name}."
+        )
     cfg = config if isinstance(config, StoreConfig) else read_config(config)
-    sources = _sources(Path(source), cfg)
+    sources = _sources(Path(source), cfg, encoding)
     count = _partitions(sources, partitions, memory_budget)
     scans = {name: _early_filter(src, when) for name, src in sources.items()}
     keys = _bucket_keys(sources, count)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".parts", dir=target.parent))
     try:
-        buckets = _split(scans, keys, count, work)
-        parts: list[Path] = []
-        problems: dict[tuple[Any, ...], Problem] = {}
-        for k, frames in enumerate(buckets):
-            store = EventStore.from_frames(frames, config=cfg)
-            del frames
-            report = validate(store)
-            _merge(problems, report.problems)
-            if any(p.severity == "error" for p in problems.values()):
-                continue  # keep validating the other buckets, compute nothing more
-            features = feature_frame(store.tables, when, window_days)
-            del store
-            parts.append(work / f"features-{k:05d}.parquet")
-            features.write_parquet(parts[-1], compression="lz4")
-            del features
-        if any(p.severity == "error" for p in problems.values()):
-            raise DataError(list(problems.values()))
-        return _write(parts, target, overwrite=overwrite, partitions=count)
+        with atomic_path(target, overwrite=overwrite) as tmp:
+            written = _compute(_split(scans, keys, count, work), cfg, when, window_days, tmp)
+        return PartitionedFeatures(target, written[0], written[1], count)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def _compute(
+    buckets: Iterator[dict[str, pl.DataFrame]],
+    cfg: StoreConfig,
+    cutoff: datetime,
+    windows: Sequence[int],
+    path: Path,
+) -> tuple[int, int]:
+    """Type, validate and compute each bucket, appending its rows to ``path``; (rows, columns)."""
+    problems: dict[tuple[Any, ...], Problem] = {}
+    writer: pq.ParquetWriter | None = None
+    schema: pl.Schema | None = None
+    rows = 0
+    try:
+        for frames in buckets:
+            store = EventStore.from_frames(frames, config=cfg)
+            del frames
+            _merge(problems, validate(store).problems)
+            if any(p.severity == "error" for p in problems.values()):
+                continue  # keep validating the other buckets, compute nothing more
+            features = feature_frame(store.tables, cutoff, windows)
+            del store
+            if schema is None:
+                schema = features.schema
+                writer = pq.ParquetWriter(path, features.to_arrow().schema, compression="zstd")
+            features = _conform(features, schema)
+            assert writer is not None
+            writer.write_table(features.to_arrow(), row_group_size=1 << 20)
+            rows += features.height
+            del features
+    finally:
+        if writer is not None:
+            writer.close()
+    if any(p.severity == "error" for p in problems.values()):
+        raise DataError(list(problems.values()))
+    return rows, len(schema or {})
+
+
+def _conform(features: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """One bucket's table in the first bucket's column types (a column may be all null in one)."""
+    if features.schema == schema:
+        return features
+    try:
+        return features.cast(schema, strict=True)
+    except pl.exceptions.PolarsError:
+        raise ChurnriskError(
+            "customer ids are whole numbers in some customer buckets and text in others, so the "
+            "buckets cannot be stacked. Suggestion: use build_features, or give every id as text."
+        ) from None
+
+
 # ---------------------------------------------------------------------- finding the tables
-def _sources(folder: Path, cfg: StoreConfig) -> dict[str, _Source]:
+def _sources(folder: Path, cfg: StoreConfig, encoding: str | None) -> dict[str, _Source]:
     if not folder.is_dir():
         what = "does not exist" if not folder.exists() else "is not a folder"
         raise ChurnriskError(
@@ -166,9 +208,12 @@ def _sources(folder: Path, cfg: StoreConfig) -> dict[str, _Source]:
         paths = _table_paths(folder, name, table_config)
         if paths is None:
             continue
-        sources[name] = _scan(name, paths, table_config, cfg)
+        sources[name] = _scan(
+            name, paths, table_config, encoding or table_config.get("encoding") or cfg.encoding
+        )
     if "customers" not in sources:
-        raise DataError([Problem("customers", None, f"missing table (customers.parquet or .csv) in {folder}")])
+        missing = f"missing table (customers.parquet, customers.csv or customers/) in {folder}"
+        raise DataError([Problem("customers", None, missing)])
     return sources
 
 
@@ -199,14 +244,13 @@ def _parts(directory: Path) -> list[Path]:
     return sorted(p for p in directory.rglob("*") if p.suffix.lower() in (".parquet", ".csv"))
 
 
-def _scan(name: str, paths: list[Path], table_config: Mapping[str, Any], cfg: StoreConfig) -> _Source:
+def _scan(name: str, paths: list[Path], table_config: Mapping[str, Any], encoding: str) -> _Source:
     suffixes = {p.suffix.lower() for p in paths}
     if suffixes == {".parquet"}:
         scan = pl.scan_parquet(paths)
         rows_per_byte = 1 / _PARQUET_BYTES_PER_ROW
     elif suffixes == {".csv"}:
-        encoding = str(table_config.get("encoding") or cfg.encoding).lower().replace("_", "-")
-        if encoding not in ("utf-8", "utf8", "utf-8-sig"):
+        if _check_encoding(encoding) not in ("utf-8", "utf-8-sig"):
             raise ChurnriskError(
                 f"table '{name}' is a CSV file in {encoding!r}; out-of-core reading needs UTF-8. "
                 "Suggestion: convert it to UTF-8 or Parquet, or use build_features."
@@ -298,8 +342,11 @@ def _split(
         return
     empty = {name: scan.clear().collect() for name, scan in scans.items()}
     for name, scan in scans.items():
+        # order kept: rows tied in time keep the order they have in the store, as in build_features
         scan.with_columns(keys[name].alias(_BUCKET)).sink_parquet(
-            pl.PartitionBy(work / name, key=_BUCKET, include_key=False), compression="lz4", mkdir=True
+            pl.PartitionBy(work / name, key=_BUCKET, include_key=False),
+            compression="lz4",
+            mkdir=True,
         )
     for k in range(count):
         frames = {}
@@ -320,9 +367,7 @@ def _merge(problems: dict[tuple[Any, ...], Problem], found: Sequence[Problem]) -
         key = (p.table, p.column, p.message, p.severity, p.suggestion)
         old = problems.get(key)
         if old is None:
-            problems[key] = Problem(
-                p.table, p.column, p.message, p.rows, examples, p.severity, p.suggestion
-            )
+            problems[key] = Problem(p.table, p.column, p.message, p.rows, examples, p.severity, p.suggestion)
             continue
         merged = tuple(dict.fromkeys(map(_hashable, (*old.examples, *examples))))[:N_EXAMPLES]
         problems[key] = Problem(
@@ -336,16 +381,3 @@ def _hashable(value: Any) -> Any:
     except TypeError:
         return str(value)
     return value
-
-
-def _write(parts: Sequence[Path], target: Path, *, overwrite: bool, partitions: int) -> PartitionedFeatures:
-    """Stack the buckets' features into ``target`` (one streaming pass, atomically)."""
-    schemas = [pl.read_parquet_schema(p) for p in parts]
-    ids = {s[ID] for s in schemas}
-    scans = [pl.scan_parquet(p) for p in parts]
-    if len(ids) > 1:  # integer ids in some buckets, text in others: text everywhere
-        scans = [s.with_columns(pl.col(ID).cast(pl.String)) for s in scans]
-    with atomic_path(target, overwrite=overwrite) as tmp:
-        pl.concat(scans, how="vertical_relaxed").sink_parquet(tmp)
-    rows = pl.scan_parquet(target).select(pl.len()).collect().item()
-    return PartitionedFeatures(target, rows, len(schemas[0]) if schemas else 0, partitions)

@@ -10,8 +10,8 @@ population.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -271,7 +271,8 @@ def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> Prepa
 
 # ---------------------------------------------------------------------- one family, one cutoff
 _NEVER_US = (_NEVER - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-_Result = tuple[np.ndarray, np.ndarray | None]  # values per slot, and which are defined (None: all)
+# values per slot (a Series for ``last``/``prev``), and which are defined (None: all)
+_Result = tuple[np.ndarray | pl.Series, np.ndarray | None]
 
 
 class _Cut:
@@ -307,7 +308,7 @@ class _Cut:
         self._end: np.ndarray | None = None
         self._masks: dict[tuple[Where, ...], np.ndarray | None] = {}
         self._bands: dict[tuple[Any, ...], np.ndarray] = {}
-        self._extremes: dict[tuple[Any, ...], _Result] = {}
+        self._extremes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for h in helpers:
             if isinstance(h, LastTime):
@@ -374,7 +375,9 @@ class _Cut:
     def _count(self, m: np.ndarray | None) -> np.ndarray:
         return self.rows if m is None else np.bincount(self.slot[m], minlength=self.size)
 
-    def _extreme(self, x: np.ndarray, m: np.ndarray | None, *, largest: bool) -> _Result:
+    def _extreme(
+        self, x: np.ndarray, m: np.ndarray | None, *, largest: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         if x.dtype.kind == "i":
             info = np.iinfo(x.dtype)
             start: Any = info.min if largest else info.max
@@ -385,7 +388,9 @@ class _Cut:
         ufunc.at(out, self.slot if m is None else self.slot[m], x if m is None else x[m])
         return out, self._count(m) > 0
 
-    def _time_extreme(self, rows: tuple[Any, ...], m: np.ndarray | None, *, largest: bool) -> _Result:
+    def _time_extreme(
+        self, rows: tuple[Any, ...], m: np.ndarray | None, *, largest: bool
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The latest (or earliest) event time per slot among the rows ``m`` described by ``rows``."""
         key = (*rows, largest)
         if key not in self._extremes:
@@ -396,7 +401,7 @@ class _Cut:
         """Row position of each customer's last row among ``m`` (in time order), ``-1`` if none."""
         rows = np.arange(len(self.slot))
         if skip is not None:
-            m = (skip if m is None else m & skip)
+            m = skip if m is None else m & skip
         out = np.full(self.size, -1, dtype=np.int64)
         np.maximum.at(out, self.slot if m is None else self.slot[m], rows if m is None else rows[m])
         return out
@@ -506,8 +511,10 @@ class _Cut:
         return values.astype(np.int64) if dtype is not None and dtype.is_integer() else values
 
     def _gather(self, column: str, rows: np.ndarray) -> pl.Series:
-        return self.frame[column].gather(np.maximum(rows, 0)) if len(self.slot) else self.frame[column].clear(
-            self.size
+        return (
+            self.frame[column].gather(np.maximum(rows, 0))
+            if len(self.slot)
+            else self.frame[column].clear(self.size)
         )
 
 
@@ -648,7 +655,9 @@ def _event_part(
     features = family_features(family, prepared.tables[family.table].columns)
     aggs = [f for f in features if isinstance(f, Agg)]
     cut = _Cut(family, prepared.prepared[family.name], cutoff, prepared.slots.size, _edges(aggs, windows))
-    names = [(a, w, feature_name(family, a.name, w)) for a in aggs for w in (windows if a.windowed else [None])]
+    names = [
+        (a, w, feature_name(family, a.name, w)) for a in aggs for w in (windows if a.windowed else [None])
+    ]
     results = {name: cut.stat(a, w) for a, w, name in names}
     present = cut.rows[positions] > 0
     del cut

@@ -25,12 +25,18 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import to_cutoff
-from churnrisk.spells import active_at, churn_type, order_spells, subscription_spells
+from churnrisk.spells import (
+    DEFINITIONS,
+    active_at,
+    churn_type,
+    order_spells,
+    resolve_definition,
+    subscription_spells,
+)
 from churnrisk.store import EventStore
 
 __all__ = ["DEFINITIONS", "make_labels"]
 
-DEFINITIONS = ("subscription", "inactivity")
 Definition = Literal["subscription", "inactivity"]
 ID = "customer_id"
 
@@ -43,24 +49,6 @@ def _check_days(value: Any, name: str, *, allow_zero: bool = False) -> int:
             f"The '{name}' parameter must be {kind}. Got {value!r} instead. Suggestion: e.g. {name}=90."
         )
     return int(value)
-
-
-def _check_definition(store: Any, definition: str) -> None:
-    """Works for any store that answers ``"orders" in store`` (also the Spark one)."""
-    if definition not in DEFINITIONS:
-        raise ChurnriskError(
-            f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
-        )
-    if definition == "subscription" and "subscriptions" not in store:
-        raise ChurnriskError(
-            "the subscription churn definition needs a 'subscriptions' table. "
-            "Suggestion: use definition='inactivity' for order data."
-        )
-    if definition == "inactivity" and "orders" not in store and "activity" not in store:
-        raise ChurnriskError(
-            "the inactivity churn definition needs an 'orders' or 'activity' table. "
-            "Suggestion: use definition='subscription' for subscription data."
-        )
 
 
 def _purchases(store: EventStore) -> pl.DataFrame | None:
@@ -102,7 +90,7 @@ def label_frame(
         still = active_at(spells, end)
     else:
         orders = _purchases(store)
-        assert orders is not None  # _check_definition
+        assert orders is not None  # resolve_definition
         eligible = active_at(order_spells(orders, inactivity_days=lookback or horizon), cutoff)
         still = active_at(order_spells(orders, inactivity_days=horizon), end)
     censored = end > data_end(store)
@@ -182,7 +170,7 @@ def check_label_options(
     store: Any, definition: str, horizon: Any, lookback: Any, lead_time: Any
 ) -> dict[str, Any]:
     """Validated label options (raises :class:`ChurnriskError` naming what was given)."""
-    _check_definition(store, definition)
+    resolve_definition(store, definition)
     return {
         "definition": definition,
         "horizon": _check_days(horizon, "horizon"),

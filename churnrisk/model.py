@@ -536,7 +536,7 @@ def train_model(
     the model and of every baseline (:func:`churnrisk.evaluation.baseline_scores`) on the same rows.
     """
     from churnrisk.evaluation import baseline_scores, calibration_table, compare_scores
-    from churnrisk.rates._periods import resolve_definition
+    from churnrisk.spells import resolve_definition
 
     definition = resolve_definition(store, definition)
     _check_days(horizon, "horizon")

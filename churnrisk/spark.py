@@ -34,6 +34,7 @@ from churnrisk.errors import ChurnriskError, DataError, Problem
 from churnrisk.features._build import check_windows, to_cutoff, to_pandas_features
 from churnrisk.features._spark import ROW, spark_feature_frame, timestamp
 from churnrisk.features._spec import DEFAULT_WINDOWS
+from churnrisk.spells import resolve_definition
 from churnrisk.store import EventStore, StoreConfig, read_config
 
 if TYPE_CHECKING:
@@ -558,22 +559,9 @@ def data_end(store: SparkEventStore) -> datetime:
 def _label_options(
     store: SparkEventStore, definition: str, horizon: Any, lookback: Any, lead_time: Any
 ) -> dict[str, Any]:
-    from churnrisk.labels import DEFINITIONS, _check_days
+    from churnrisk.labels import _check_days
 
-    if definition not in DEFINITIONS:
-        raise ChurnriskError(
-            f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
-        )
-    if definition == "subscription" and "subscriptions" not in store:
-        raise ChurnriskError(
-            "the subscription churn definition needs a 'subscriptions' table. "
-            "Suggestion: use definition='inactivity' for order data."
-        )
-    if definition == "inactivity" and _purchases(store) is None:
-        raise ChurnriskError(
-            "the inactivity churn definition needs an 'orders' or 'activity' table. "
-            "Suggestion: use definition='subscription' for subscription data."
-        )
+    resolve_definition(store, definition)
     return {
         "definition": definition,
         "horizon": _check_days(horizon, "horizon"),

@@ -28,10 +28,12 @@ from churnrisk.errors import ChurnriskError
 
 __all__ = [
     "DEFAULT_INACTIVITY_DAYS",
+    "DEFINITIONS",
     "INVOLUNTARY_REASON",
     "active_at",
     "churn_type",
     "order_spells",
+    "resolve_definition",
     "subscription_spells",
 ]
 
@@ -305,3 +307,32 @@ def _payment_end_reason(subscriptions: pl.DataFrame | None, events: pl.DataFrame
         pl.col("end_reason").cast(pl.String).str.contains(INVOLUNTARY_REASON)
     ).select("customer_id", pl.col("ended_at").alias("churned_at"))
     return events.join(reasons, on=["customer_id", "churned_at"], how="semi").select("_row")
+
+
+#: The churn definitions shared by the historical rates and the point-in-time labels.
+DEFINITIONS = ("subscription", "inactivity")
+
+
+def resolve_definition(store: Any, definition: str | None) -> str:
+    """Check a churn definition against a store; ``None`` picks one from the store's tables.
+
+    ``subscription`` when the store has subscriptions, else ``inactivity``. Works for any store that
+    answers ``"orders" in store`` (the in-process one and the Spark one).
+    """
+    if definition is None:
+        return "subscription" if "subscriptions" in store else "inactivity"
+    if definition not in DEFINITIONS:
+        raise ChurnriskError(
+            f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
+        )
+    if definition == "subscription" and "subscriptions" not in store:
+        raise ChurnriskError(
+            "the subscription churn definition needs a 'subscriptions' table. "
+            "Suggestion: use the inactivity definition for order data."
+        )
+    if definition == "inactivity" and "orders" not in store and "activity" not in store:
+        raise ChurnriskError(
+            "the inactivity churn definition needs an 'orders' or 'activity' table. "
+            "Suggestion: use the subscription definition for subscription data."
+        )
+    return definition

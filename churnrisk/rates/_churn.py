@@ -14,7 +14,6 @@ from churnrisk.rates._periods import (
     data_span,
     finish,
     period_boundaries,
-    resolve_definition,
     store_spells,
     with_group,
 )
@@ -25,7 +24,7 @@ from churnrisk.rates._revenue import (
     mrr_steps,
     order_revenue_churn,
 )
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
+from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, resolve_definition
 
 CUSTOMER_COLUMNS = [
     "period_start",

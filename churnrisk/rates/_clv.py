@@ -9,9 +9,9 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.rates._churn import churn_rates
-from churnrisk.rates._periods import PERIODS, finish, ratio, resolve_definition, with_group
+from churnrisk.rates._periods import PERIODS, finish, ratio, with_group
 from churnrisk.rates._repeat import _orders
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
+from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, resolve_definition
 
 CLV_COLUMNS = [
     "customers",

@@ -9,8 +9,8 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.rates._customers import index_spells
-from churnrisk.rates._periods import data_span, period_boundaries, resolve_definition, store_spells
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
+from churnrisk.rates._periods import data_span, period_boundaries, store_spells
+from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, resolve_definition
 
 
 def cohort_retention(

@@ -15,12 +15,11 @@ from churnrisk.rates._periods import (
     finish,
     period_boundaries,
     ratio,
-    resolve_definition,
     store_spells,
     with_group,
 )
 from churnrisk.rates._revenue import mrr_steps
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, churn_type, shift_within
+from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, churn_type, resolve_definition, shift_within
 
 EVENT_COLUMNS = [
     "customer_id",

@@ -14,7 +14,11 @@ import pandas as pd
 import polars as pl
 
 from churnrisk.errors import ChurnriskError
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, order_spells, subscription_spells
+from churnrisk.spells import (
+    DEFAULT_INACTIVITY_DAYS,
+    order_spells,
+    subscription_spells,
+)
 
 #: Period name -> (Polars interval, periods per year used to annualise).
 PERIODS: dict[str, tuple[str, int]] = {
@@ -25,7 +29,6 @@ PERIODS: dict[str, tuple[str, int]] = {
     "year": ("1y", 1),
 }
 
-DEFINITIONS = ("subscription", "inactivity")
 FAR_FUTURE = datetime(9999, 12, 31)
 
 
@@ -103,27 +106,6 @@ def period_frame(bounds: pl.Series) -> pl.DataFrame:
 
 
 # ---------------------------------------------------------------------- spells of a store
-def resolve_definition(store: Any, definition: str | None) -> str:
-    """``subscription`` when the store has subscriptions, else ``inactivity``; checks a given one."""
-    if definition is None:
-        return "subscription" if "subscriptions" in store else "inactivity"
-    if definition not in DEFINITIONS:
-        raise ChurnriskError(
-            f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
-        )
-    if definition == "subscription" and "subscriptions" not in store:
-        raise ChurnriskError(
-            "the subscription churn definition needs a 'subscriptions' table. "
-            "Suggestion: use --definition inactivity for order data."
-        )
-    if definition == "inactivity" and "orders" not in store and "activity" not in store:
-        raise ChurnriskError(
-            "the inactivity churn definition needs an 'orders' or 'activity' table. "
-            "Suggestion: use --definition subscription for subscription data."
-        )
-    return definition
-
-
 def activity_events(store: Any) -> pl.DataFrame | None:
     """``customer_id, ordered_at[, amount]`` of the events that keep a customer active (orders, else
     activity), sorted by customer and time: sorting once makes every later sort cheap."""

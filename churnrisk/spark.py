@@ -34,7 +34,7 @@ from churnrisk.errors import ChurnriskError, DataError, Problem
 from churnrisk.features._build import check_windows, to_cutoff, to_pandas_features
 from churnrisk.features._spark import ROW, spark_feature_frame, timestamp
 from churnrisk.features._spec import DEFAULT_WINDOWS
-from churnrisk.spells import resolve_definition
+from churnrisk.labels import check_label_options
 from churnrisk.store import EventStore, StoreConfig, read_config
 
 if TYPE_CHECKING:
@@ -556,20 +556,6 @@ def data_end(store: SparkEventStore) -> datetime:
     return last  # type: ignore[no-any-return]
 
 
-def _label_options(
-    store: SparkEventStore, definition: str, horizon: Any, lookback: Any, lead_time: Any
-) -> dict[str, Any]:
-    from churnrisk.labels import _check_days
-
-    resolve_definition(store, definition)
-    return {
-        "definition": definition,
-        "horizon": _check_days(horizon, "horizon"),
-        "lookback": None if lookback is None else _check_days(lookback, "lookback"),
-        "lead_time": _check_days(lead_time, "lead_time", allow_zero=True),
-    }
-
-
 def _label_frame(
     store: SparkEventStore,
     cutoff: datetime,
@@ -684,7 +670,7 @@ def make_labels(
     from pyspark.sql import functions as F
 
     sstore = _spark_store(store, spark)
-    options = _label_options(sstore, definition, horizon, lookback, lead_time)
+    options = check_label_options(sstore, definition, horizon, lookback, lead_time)
     frame = _label_frame(sstore, to_cutoff(cutoff), last_event=data_end(sstore), **options)
     return frame.filter(F.col("churned").isNotNull()).orderBy(ID)
 
@@ -707,7 +693,7 @@ def build_training_set(
     sorted by cutoff and customer, as a Spark DataFrame.
     """
     sstore = _spark_store(store, spark)
-    options = _label_options(sstore, definition, horizon, lookback, lead_time)
+    options = check_label_options(sstore, definition, horizon, lookback, lead_time)
     windows_ = check_windows(windows)
     values = sorted({to_cutoff(c) for c in cutoffs})
     if not values:
@@ -757,7 +743,7 @@ def run(
     if kind == "features":
         frame = build_features(store, cutoffs, **options)
     elif kind == "labels":
-        checked = _label_options(
+        checked = check_label_options(
             store,
             options.get("definition", ""),
             options.get("horizon"),

@@ -122,15 +122,8 @@ def _row_expr(agg: Agg, family: Family, cutoff: datetime) -> pl.Expr:
     raise ValueError(f"statistic {agg.stat!r} is not defined for one row per customer")
 
 
-def _helper(helper: Duration | Lag | LastTime, family: Family) -> pl.Expr:
-    if isinstance(helper, Duration):
-        return (pl.col(helper.end) - pl.col(helper.start)).dt.total_microseconds() / _DAY_US
-    if isinstance(helper, Lag):
-        # rows are sorted by customer and time (see _family_lazy)
-        same_customer = pl.col(ID) == pl.col(ID).shift(1)
-        return pl.when(same_customer).then(pl.col(helper.column).shift(1))
-    mask = _and([_where(w) for w in helper.where])
-    return pl.col(family.time).filter(mask).max().over(ID).fill_null(pl.lit(_NEVER))  # type: ignore[arg-type]
+def _duration(helper: Duration) -> pl.Expr:
+    return (pl.col(helper.end) - pl.col(helper.start)).dt.total_microseconds() / _DAY_US
 
 
 def _derived(d: Derived, left: str, right: str | None) -> pl.Expr:
@@ -209,8 +202,10 @@ class _Slots:
 
 @dataclass
 class _Table:
-    """One event table ready for many cutoffs: the needed columns (in time order where a statistic
-    needs it), each row's customer slot and the event times as integer microseconds."""
+    """One event table ready for many cutoffs: the needed columns sorted by event time (stable:
+    rows at the same time keep their table order), each row's customer slot and the event times as
+    integer microseconds (ascending; a missing time sorts last, after every cutoff). The rows up to
+    any cutoff are then a prefix, and the rows of any window a contiguous slice."""
 
     frame: pl.DataFrame
     slot: np.ndarray
@@ -226,6 +221,9 @@ class PreparedTables:
     prepared: dict[str, _Table] = field(default_factory=dict)
 
 
+_LATEST = np.iinfo(np.int64).max
+
+
 def _micros(times: pl.Series, missing: int) -> np.ndarray:
     return times.cast(pl.Int64).fill_null(missing).to_numpy()
 
@@ -237,25 +235,37 @@ def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table
         return None
     needed = {family.time, *family.known_when, *(c for a in aggs for c in a.columns)}
     needed |= {c for h in family.helpers for c in h.columns}
-    lagged = any(isinstance(h, Lag) for h in family.helpers)
-    if lagged:
-        needed.add(ID)
     rows = frame.select([c for c in frame.columns if c in needed or c == ID])
-    if family.order_needed:
-        # Stable: events at the same time keep their order in the table ("last" is the latest,
-        # ties broken by table order); a Lag needs each customer's rows together.
-        rows = rows.sort([ID, family.time] if lagged else family.time, maintain_order=True)
+    time = _micros(rows[family.time], _LATEST)
+    if len(time) > 1 and not bool((time[1:] >= time[:-1]).all()):
+        rows = rows.sort(family.time, nulls_last=True, maintain_order=True)
+        time = _micros(rows[family.time], _LATEST)
+    lags = [h for h in family.helpers if isinstance(h, Lag) and h.column in rows.columns]
+    if lags:
+        rows = rows.hstack(_lagged(rows, lags))
     slot = slots(rows[ID])
-    if not lagged:
-        rows = rows.drop(ID)
-    return _Table(rows, slot, _micros(rows[family.time], np.iinfo(np.int64).max))
+    slot[slot < 0] = slots.size  # rows of ids that are not customers: counted apart, never output
+    return _Table(rows.drop(ID), slot, time)
+
+
+def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
+    """Each row's previous value of the same customer in time order (``rows``: in time order).
+
+    Earlier rows are never after a cutoff that the row itself is not after, so this holds at every
+    cutoff and is computed once.
+    """
+    order = rows.select(pl.arg_sort_by(ID, maintain_order=True)).to_series()
+    grouped = rows.select(ID, *(h.column for h in lags))[order]
+    same = pl.col(ID) == pl.col(ID).shift(1)
+    previous = grouped.select(pl.when(same).then(pl.col(h.column).shift(1)).alias(h.name) for h in lags)
+    return previous[order.arg_sort()]
 
 
 def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> PreparedTables:
     """Encode the event tables once, for one or many cutoffs over the same data.
 
-    Customer ids become dense integer slots, times integer microseconds, and tables whose
-    statistics depend on event order (``last``, ``prev``, lags) are sorted by time once.
+    Customer ids become dense integer slots, times integer microseconds, and every table is put
+    in time order (a no-op for the usual append-only log).
     """
     if isinstance(tables, PreparedTables):
         return tables
@@ -273,55 +283,58 @@ def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> Prepa
 _NEVER_US = (_NEVER - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 # values per slot (a Series for ``last``/``prev``), and which are defined (None: all)
 _Result = tuple[np.ndarray | pl.Series, np.ndarray | None]
+# rows of the prefix: a slice, and a mask over the whole prefix (None: every row of the slice)
+_Rows = tuple[slice, np.ndarray | None]
 
 
 class _Cut:
     """The rows of one table at one cutoff, and grouped statistics over them by customer slot.
 
-    Sums and counts are ``numpy.bincount`` over the slots (no hashing, no sort). Counts and sums
-    over windows come from one bincount per (statistic, column, filter) over ``slot x band``,
-    where the bands are the intervals between the window edges: a window or prior span is then a
-    sum over consecutive bands.
+    The table is in time order, so the rows up to the cutoff are a prefix and every window a
+    slice of it: no row masks for time. Sums and counts are ``numpy.bincount`` over the slots (no
+    hashing, no sort). Counts and sums over windows come from one bincount per band, the slices
+    between consecutive window edges: a window is then a running total over bands.
+
+    Slot arrays have one extra entry, ``size``, collecting rows of ids that are not customers.
     """
 
     def __init__(self, family: Family, table: _Table, cutoff: datetime, size: int, edges: list[int]):
-        self.family, self.size = family, size
+        self.family, self.size = family, size + 1
         self.cut = (cutoff - datetime(1970, 1, 1)) // timedelta(microseconds=1)
-        keep = (table.time <= self.cut) & (table.slot >= 0)
-        everything = bool(keep.all())
         # Events at the cutoff belong to the features; later events do not exist yet.
-        self.slot = table.slot if everything else table.slot[keep]
-        self.time = table.time if everything else table.time[keep]
-        self._source, self._keep = table.frame, None if everything else keep
-        self._frame: pl.DataFrame | None = None
-        hidden = [c for c in family.known_when if c in table.frame.columns]
+        n = int(np.searchsorted(table.time, self.cut, side="right"))
+        self.n, self.slot, self.time = n, table.slot[:n], table.time[:n]
+        frame = table.frame.slice(0, n)
+        hidden = [c for c in family.known_when if c in frame.columns]
         if hidden:
             # An end or resolution after the cutoff had not happened at the cutoff.
-            self._frame = self.frame.with_columns(
-                pl.when(pl.col(c) <= cutoff).then(pl.col(c)).alias(c) for c in hidden
-            )
-        helpers = [h for h in family.helpers if set(h.columns) <= set(table.frame.columns)]
-        plain = [h for h in helpers if not isinstance(h, LastTime)]
-        if plain:
-            self._frame = self.frame.with_columns(_helper(h, family).alias(h.name) for h in plain)
+            frame = frame.with_columns(pl.when(pl.col(c) <= cutoff).then(pl.col(c)).alias(c) for c in hidden)
+        durations = [
+            h for h in family.helpers if isinstance(h, Duration) and set(h.columns) <= set(frame.columns)
+        ]
+        if durations:
+            frame = frame.with_columns(_duration(h).alias(h.name) for h in durations)
+        self.frame = frame
         self._rows: np.ndarray | None = None
-        self._end: np.ndarray | None = None
+        self._starts: dict[int, int] = {}
         self._masks: dict[tuple[Where, ...], np.ndarray | None] = {}
-        self._bands: dict[tuple[Any, ...], np.ndarray] = {}
+        self._bands: dict[tuple[Any, ...], list[np.ndarray]] = {}
         self._extremes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
-        for h in helpers:
-            if isinstance(h, LastTime):
-                self._frame = self.frame.with_columns(self._last_time(h).alias(h.name))
-        self.edges = np.array(edges, dtype=np.int64)
-        self.band = np.searchsorted(self.edges, self.cut - self.time, side="right") if edges else None
+        for h in family.helpers:
+            if isinstance(h, LastTime) and set(h.columns) <= set(frame.columns):
+                self.frame = self.frame.with_columns(self._last_time(h).alias(h.name))
+        self.edges = sorted(edges)
+        # band b: rows between edge b-1 and edge b (band 0 ends at the cutoff, the last band is
+        # everything before the largest edge)
+        bounds = [n, *(self.start(e) for e in self.edges), 0]
+        self.band_rows = [slice(lo, hi) for hi, lo in zip(bounds[:-1], bounds[1:], strict=True)]
 
-    @property
-    def frame(self) -> pl.DataFrame:
-        """The table's rows up to the cutoff (filtered when first needed)."""
-        if self._frame is None:
-            self._frame = self._source if self._keep is None else self._source.filter(pl.Series(self._keep))
-        return self._frame
+    def start(self, age: int) -> int:
+        """The first row of the window ``(cutoff - age, cutoff]`` (``age`` in microseconds)."""
+        if age not in self._starts:
+            self._starts[age] = int(np.searchsorted(self.time, self.cut - age, side="right"))
+        return self._starts[age]
 
     @property
     def rows(self) -> np.ndarray:
@@ -331,7 +344,7 @@ class _Cut:
             self._rows = counted[-1] if counted is not None else np.bincount(self.slot, minlength=self.size)
         return self._rows
 
-    # -------------------------------------------------------------- row masks
+    # -------------------------------------------------------------- rows and columns
     def mask(self, where: tuple[Where, ...]) -> np.ndarray | None:
         if where not in self._masks:
             expr = _and([_where(w) for w in where])
@@ -343,124 +356,121 @@ class _Cut:
     def values(self, column: str) -> tuple[np.ndarray, np.ndarray | None]:
         """A numeric column as float64 (times as microseconds), and where it is not null."""
         if column not in self._columns:
-            # Untouched columns are converted whole and cut with numpy (no filtered frame needed).
-            whole = self._frame is None and self._keep is not None
-            series = self._source[column] if whole else self.frame[column]
+            series = self.frame[column]
             valid = series.is_not_null().to_numpy() if series.null_count() else None
             if series.dtype.is_temporal():
                 values = _micros(series, 0).astype(np.float64)
             else:
                 values = series.cast(pl.Float64).fill_null(0.0).to_numpy()
-            if whole:
-                values, valid = values[self._keep], None if valid is None else valid[self._keep]
             self._columns[column] = values, valid
         return self._columns[column]
 
-    def span(self, agg: Agg, window: int | None) -> np.ndarray | None:
-        age = self.cut - self.time
+    def span(self, agg: Agg, window: int | None) -> _Rows:
+        """The rows of the agg's span (before its ``where`` filter)."""
         if agg.span == "history":
-            return None
+            return slice(0, self.n), None
         if agg.span == "open":
-            return self.frame[self.family.end].is_null().to_numpy()  # type: ignore[index]
+            return slice(0, self.n), self.frame[self.family.end].is_null().to_numpy()  # type: ignore[index]
         w = window * _DAY_US  # type: ignore[operator]
         if agg.span == "window":
-            return age < w
+            return slice(self.start(w), self.n), None
         if agg.span == "prior":
-            return (age >= w) & (age < 2 * w)
-        if self._end is None:
-            self._end = _micros(self.frame[self.family.end], np.iinfo(np.int64).max)  # type: ignore[index]
-        return (age >= w) & (self._end > self.cut - w)
+            return slice(self.start(2 * w), self.start(w)), None
+        # open at the window start: started by then, not ended by then (ends after the cutoff are hidden)
+        end = _micros(self.frame[self.family.end], _LATEST)  # type: ignore[index]
+        return slice(0, self.start(w)), end > self.cut - w
+
+    def _select(self, rows: _Rows, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The slots (and values of ``x``) of ``rows``."""
+        part, m = rows
+        slot = self.slot[part]
+        x = None if x is None else x[part]
+        if m is not None:
+            keep = m[part]
+            slot, x = slot[keep], None if x is None else x[keep]
+        return slot, x
 
     # -------------------------------------------------------------- grouped statistics
-    def _count(self, m: np.ndarray | None) -> np.ndarray:
-        return self.rows if m is None else np.bincount(self.slot[m], minlength=self.size)
+    def _count(self, rows: _Rows) -> np.ndarray:
+        if rows[1] is None and rows[0] == slice(0, self.n):
+            return self.rows
+        return np.bincount(self._select(rows)[0], minlength=self.size)
 
-    def _extreme(
-        self, x: np.ndarray, m: np.ndarray | None, *, largest: bool
-    ) -> tuple[np.ndarray, np.ndarray]:
+    def _extreme(self, x: np.ndarray, rows: _Rows, *, largest: bool) -> tuple[np.ndarray, np.ndarray]:
         if x.dtype.kind == "i":
             info = np.iinfo(x.dtype)
             start: Any = info.min if largest else info.max
         else:
             start = -np.inf if largest else np.inf
         out = np.full(self.size, start, dtype=x.dtype)
-        ufunc = np.maximum if largest else np.minimum
-        ufunc.at(out, self.slot if m is None else self.slot[m], x if m is None else x[m])
-        return out, self._count(m) > 0
+        slot, values = self._select(rows, x)
+        (np.maximum if largest else np.minimum).at(out, slot, values)
+        return out, self._count(rows) > 0
 
     def _time_extreme(
-        self, rows: tuple[Any, ...], m: np.ndarray | None, *, largest: bool
+        self, key: tuple[Any, ...], rows: _Rows, *, largest: bool
     ) -> tuple[np.ndarray, np.ndarray]:
-        """The latest (or earliest) event time per slot among the rows ``m`` described by ``rows``."""
-        key = (*rows, largest)
+        """The latest (or earliest) event time per slot among ``rows`` (described by ``key``)."""
+        key = (*key, largest)
         if key not in self._extremes:
-            self._extremes[key] = self._extreme(self.time, m, largest=largest)
+            self._extremes[key] = self._extreme(self.time, rows, largest=largest)
         return self._extremes[key]
 
-    def _last(self, m: np.ndarray | None, skip: np.ndarray | None = None) -> np.ndarray:
-        """Row position of each customer's last row among ``m`` (in time order), ``-1`` if none."""
-        rows = np.arange(len(self.slot))
-        if skip is not None:
-            m = skip if m is None else m & skip
+    def _last(self, rows: _Rows) -> np.ndarray:
+        """Row position of each customer's last row among ``rows`` (in time order), ``-1`` if none."""
         out = np.full(self.size, -1, dtype=np.int64)
-        np.maximum.at(out, self.slot if m is None else self.slot[m], rows if m is None else rows[m])
+        slot, position = self._select(rows, np.arange(self.n))
+        np.maximum.at(out, slot, position)
         return out
 
     def _last_time(self, helper: LastTime) -> pl.Series:
-        latest, found = self._extreme(self.time, self.mask(helper.where), largest=True)
+        latest, found = self._extreme(self.time, (slice(0, self.n), self.mask(helper.where)), largest=True)
         per_row = np.where(found, latest, _NEVER_US)[self.slot]
         return pl.Series(per_row).cast(pl.Datetime("us"))
 
-    def banded(self, kind: str, column: str | None, where: tuple[Where, ...]) -> np.ndarray:
-        """Counts (or sums of ``column``) per band and customer slot, shape ``(bands, size)``."""
+    def banded(self, kind: str, column: str | None, where: tuple[Where, ...]) -> list[np.ndarray]:
+        """Counts (or sums of ``column``) per customer slot, one array per band."""
         key = (kind, column, where)
         if key not in self._bands:
             m = self.mask(where)
-            weights = None
+            x = None
             if column is not None:
                 x, valid = self.values(column)
-                m = valid if m is None else (m if valid is None else m & valid)
-                weights = x if m is None else x[m]
-                if kind == "count":
-                    weights = None
-            nb = len(self.edges) + 1
-            # band-major: a window is then a sum of a few contiguous rows
-            idx = self.band * self.size + self.slot if self.band is not None else self.slot
-            idx = idx if m is None else idx[m]
-            counts = np.bincount(idx, weights=weights, minlength=self.size * nb)
-            self._bands[key] = counts.reshape(nb, self.size)
+                m = _and_np(m, valid)
+                x = None if kind == "count" else x
+            self._bands[key] = [_bincount(*self._select((part, m), x), self.size) for part in self.band_rows]
         return self._bands[key]
 
-    def cumulative(self, kind: str, column: str | None, where: tuple[Where, ...]) -> np.ndarray:
-        """Running totals of :meth:`banded` over the bands, in band order."""
+    def cumulative(self, kind: str, column: str | None, where: tuple[Where, ...]) -> list[np.ndarray]:
+        """Running totals of :meth:`banded` over the bands, from the cutoff backwards."""
         key = ("cumulative", kind, column, where)
         if key not in self._bands:
-            bands = self.banded(kind, column, where)
-            running = bands.copy()
+            running = list(self.banded(kind, column, where))
             for i in range(1, len(running)):
-                np.add(running[i - 1], bands[i], out=running[i])
+                running[i] = running[i - 1] + running[i]
             self._bands[key] = running
         return self._bands[key]
 
-    def _band_slice(self, agg: Agg, window: int | None) -> slice:
+    def _band_range(self, agg: Agg, window: int | None) -> tuple[int, int]:
+        """The bands of the agg's span: ``(first, last + 1)``."""
         if agg.span == "history":
-            return slice(None)
-        i = int(np.searchsorted(self.edges, window * _DAY_US))  # type: ignore[operator]
+            return 0, len(self.band_rows)
+        i = self.edges.index(window * _DAY_US) + 1  # type: ignore[operator]
         if agg.span == "window":
-            return slice(0, i + 1)
-        return slice(i + 1, int(np.searchsorted(self.edges, 2 * window * _DAY_US)) + 1)  # type: ignore[operator]
+            return 0, i
+        return i, self.edges.index(2 * window * _DAY_US) + 1  # type: ignore[operator]
 
     def stat(self, agg: Agg, window: int | None) -> _Result:
         """One statistic per customer slot (``_Result``); rows of customers without events are
         undefined here, and made missing (or filled) by the caller."""
         stat = agg.stat
         if stat in ("count", "sum", "mean", "share") and agg.span in ("window", "prior", "history"):
-            part = self._band_slice(agg, window)
+            first, stop = self._band_range(agg, window)
 
             def total(kind: str, column: str | None, where: tuple[Where, ...]) -> np.ndarray:
-                if part.start is None or part.start == 0:  # a window: the running total over bands
-                    return self.cumulative(kind, column, where)[(part.stop or 0) - 1]
-                return _rows_sum(self.banded(kind, column, where)[part])
+                if first == 0:  # a window: the running total over bands
+                    return self.cumulative(kind, column, where)[stop - 1]
+                return _sum_arrays(self.banded(kind, column, where)[first:stop])
 
             if stat == "count":
                 return total("count", None, agg.where), None
@@ -471,39 +481,42 @@ class _Cut:
                 return total("sum", agg.column, agg.where) / np.maximum(n, 1), n > 0
             n, denominator = total("count", None, agg.where), total("count", None, ())
             return n / np.maximum(denominator, 1), denominator > 0
-        m = _and_np(self.mask(agg.where), self.span(agg, window))
+        part, span_mask = self.span(agg, window)
+        rows: _Rows = (part, _and_np(self.mask(agg.where), span_mask))
         if stat == "count":
-            return self._count(m), None
+            return self._count(rows), None
         if stat in ("sum", "mean", "min", "max"):
             x, valid = self.values(agg.column)  # type: ignore[arg-type]
-            m = _and_np(m, valid)
+            rows = (part, _and_np(rows[1], valid))
             if stat in ("min", "max"):
-                value, found = self._extreme(x, m, largest=stat == "max")
+                value, found = self._extreme(x, rows, largest=stat == "max")
                 return self._typed(value, agg.column), found
-            sums = np.bincount(self.slot if m is None else self.slot[m], x if m is None else x[m], self.size)
+            sums = _bincount(*self._select(rows, x), self.size)
             if stat == "sum":
                 return self._typed(sums, agg.column), None
-            n = self._count(m)
+            n = self._count(rows)
             return sums / np.maximum(n, 1), n > 0
         if stat in ("last", "prev"):
-            last = self._last(m)
+            last = self._last(rows)
             if stat == "prev":
-                last = self._last(m, skip=np.arange(len(self.slot)) != last[self.slot])
+                not_last = np.ones(self.n, dtype=bool)
+                not_last[last[last >= 0]] = False
+                last = self._last((part, _and_np(rows[1], not_last)))
             return self._gather(agg.column or self.family.time, last), last >= 0
         if stat == "n_unique":
-            column = agg.column or self.family.time
-            pairs = pl.DataFrame({"slot": self.slot, "x": self.frame[column]})
-            pairs = (pairs if m is None else pairs.filter(pl.Series(m))).drop_nulls().unique()
+            slot, position = self._select(rows, np.arange(self.n))
+            column = self.frame[agg.column or self.family.time].gather(position)
+            pairs = pl.DataFrame({"slot": slot, "x": column}).drop_nulls().unique()
             return np.bincount(pairs["slot"].to_numpy(), minlength=self.size), None
-        rows = (agg.where, agg.span, window if agg.windowed else None)
+        key = (agg.where, agg.span, window if agg.windowed else None)
         if stat in ("days_since", "days_since_first"):
-            latest, found = self._time_extreme(rows, m, largest=stat == "days_since")
+            latest, found = self._time_extreme(key, rows, largest=stat == "days_since")
             return (self.cut - latest) / _DAY_US, found
         if stat == "mean_gap":
-            n = self._count(m)
-            latest, _ = self._time_extreme(rows, m, largest=True)
-            first, _ = self._time_extreme(rows, m, largest=False)
-            return (latest - first) / _DAY_US / np.maximum(n - 1, 1), n > 1
+            n = self._count(rows)
+            latest, _ = self._time_extreme(key, rows, largest=True)
+            first_time, _ = self._time_extreme(key, rows, largest=False)
+            return (latest - first_time) / _DAY_US / np.maximum(n - 1, 1), n > 1
         raise ValueError(f"unknown statistic {stat!r}")
 
     def _typed(self, values: np.ndarray, column: str | None) -> Any:
@@ -512,17 +525,21 @@ class _Cut:
 
     def _gather(self, column: str, rows: np.ndarray) -> pl.Series:
         return (
-            self.frame[column].gather(np.maximum(rows, 0))
-            if len(self.slot)
-            else self.frame[column].clear(self.size)
+            self.frame[column].gather(np.maximum(rows, 0)) if self.n else self.frame[column].clear(self.size)
         )
 
 
-def _rows_sum(rows: np.ndarray) -> np.ndarray:
-    """The sum of the rows of a small 2-D array, added in row order (exact for counts)."""
-    out = rows[0].copy()
-    for row in rows[1:]:
-        out += row
+def _bincount(slot: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
+    """Counts (or sums of ``weights``, as floats even over no rows) per slot."""
+    out = np.bincount(slot, weights, minlength=size)
+    return out if weights is None else out.astype(np.float64, copy=False)
+
+
+def _sum_arrays(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    """The sum of a few arrays, added in order (exact for counts)."""
+    out = arrays[0].copy()
+    for a in arrays[1:]:
+        out += a
     return out
 
 
@@ -554,6 +571,10 @@ def _derived_values(d: Derived, a: np.ndarray, b: np.ndarray | None) -> np.ndarr
     return frame.select(_derived(d, "x", None))[:, 0]
 
 
+# statistics that are 0 for a customer without rows
+_ZERO_WITHOUT_ROWS = ("count", "sum", "n_unique")
+
+
 def _assemble(
     family: Family,
     features: Sequence[Agg | Derived],
@@ -578,9 +599,12 @@ def _assemble(
                 columns[name] = _derived_values(f, left, right)
                 continue
             values, valid = results[name]
+            if valid is None and f.fill == 0 and f.stat in _ZERO_WITHOUT_ROWS:
+                columns[name] = values[positions]  # already 0 for customers without rows
+                continue
             defined = present if valid is None else present & valid[positions]
             if isinstance(values, pl.Series):
-                series = values.gather(positions)
+                series = values[positions]
                 series = pl.select(pl.when(pl.lit(pl.Series(defined))).then(pl.lit(series))).to_series()
                 columns[name] = series.fill_null(f.fill) if f.fill is not None else series
             elif bool(defined.all()):
@@ -629,7 +653,8 @@ def _seen(prepared: PreparedTables, cutoff: datetime) -> np.ndarray:
     cut = (cutoff - datetime(1970, 1, 1)) // timedelta(microseconds=1)
     seen = np.zeros(prepared.slots.size, dtype=bool)
     for table in prepared.prepared.values():
-        seen[table.slot[(table.time <= cut) & (table.slot >= 0)]] = True
+        n = int(np.searchsorted(table.time, cut, side="right"))
+        seen[table.slot[:n][table.slot[:n] < prepared.slots.size]] = True
     return seen
 
 
@@ -684,7 +709,9 @@ def feature_frame(
     prepared = prepare_tables(tables)
     population = _population(prepared, cutoff)
     ids = population if customers is None else customers.rename(ID)
-    positions = prepared.slots(ids)
+    positions: np.ndarray | slice = prepared.slots(ids)
+    if len(positions) == prepared.slots.size and bool((positions == np.arange(len(positions))).all()):
+        positions = slice(0, prepared.slots.size)  # every customer in slot order: views, no gathers
     outside = None
     if customers is not None:
         inside = ids.is_in(population.implode()).to_numpy() & (positions >= 0)

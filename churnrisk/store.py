@@ -478,7 +478,7 @@ def _coerce(
         else:
             if bad is not None and bad.any():
                 problems.append(_bad_values(spec.name, column, frame[name].filter(bad), table_config))
-        if column.required:
+        if column.required and (parsed.null_count() or bad is not None):
             # Values that were there but unreadable are reported above, not again as missing.
             missing = parsed.is_null() if bad is None else parsed.is_null() & ~bad
             problems += missing_values(spec.name, name, missing)
@@ -539,11 +539,13 @@ def _blank(series: pl.Series) -> pl.Series:
 
 
 def _no_nan(series: pl.Series) -> pl.Series:
-    return series.fill_nan(None) if series.dtype.is_float() else series
+    return series.fill_nan(None) if series.dtype.is_float() and series.is_nan().any() else series
 
 
 def _parse_id(series: pl.Series, column: Column, _: Mapping[str, Any]) -> tuple[pl.Series, None]:
     series = _no_nan(series)
+    if series.dtype == pl.Int64:
+        return series, None
     if series.dtype.is_integer():
         as_int = series.cast(pl.Int64, strict=False)  # UInt64 beyond Int64 -> text below
         if (as_int.is_null() == series.is_null()).all():

@@ -9,7 +9,9 @@ population.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -270,13 +272,19 @@ def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> Prepa
     if isinstance(tables, PreparedTables):
         return tables
     out = PreparedTables(dict(tables), _Slots.of(tables["customers"][ID]))
-    for family in FAMILIES:
-        frame = tables.get(family.table)
-        if frame is not None and not family.one_row_per_customer:
-            table = _prepare_table(family, frame, out.slots)
-            if table is not None:
-                out.prepared[family.name] = table
+    families = [f for f in FAMILIES if f.table in tables and not f.one_row_per_customer]
+    prepared = _in_threads(lambda f: _prepare_table(f, tables[f.table], out.slots), families)
+    out.prepared = {f.name: table for f, table in zip(families, prepared, strict=True) if table is not None}
     return out
+
+
+def _in_threads(work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+    """``[work(item) for item in items]`` on up to two threads (numpy and Polars release the GIL
+    for most of the work). Items are independent and results come back in order."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        return list(pool.map(work, items))
 
 
 # ---------------------------------------------------------------------- one family, one cutoff
@@ -291,14 +299,14 @@ class _Cut:
     """The rows of one table at one cutoff, and grouped statistics over them by customer slot.
 
     The table is in time order, so the rows up to the cutoff are a prefix and every window a
-    slice of it: no row masks for time. Sums and counts are ``numpy.bincount`` over the slots (no
-    hashing, no sort). Counts and sums over windows come from one bincount per band, the slices
-    between consecutive window edges: a window is then a running total over bands.
+    slice of it: no row masks for time. Counts and sums are ``numpy.bincount`` over the slots of
+    the slice (no hashing, no sort), so each window costs one pass over its own rows and one
+    output array.
 
     Slot arrays have one extra entry, ``size``, collecting rows of ids that are not customers.
     """
 
-    def __init__(self, family: Family, table: _Table, cutoff: datetime, size: int, edges: list[int]):
+    def __init__(self, family: Family, table: _Table, cutoff: datetime, size: int):
         self.family, self.size = family, size + 1
         self.cut = (cutoff - datetime(1970, 1, 1)) // timedelta(microseconds=1)
         # Events at the cutoff belong to the features; later events do not exist yet.
@@ -318,17 +326,11 @@ class _Cut:
         self._rows: np.ndarray | None = None
         self._starts: dict[int, int] = {}
         self._masks: dict[tuple[Where, ...], np.ndarray | None] = {}
-        self._bands: dict[tuple[Any, ...], list[np.ndarray]] = {}
         self._extremes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
         self._columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for h in family.helpers:
             if isinstance(h, LastTime) and set(h.columns) <= set(frame.columns):
                 self.frame = self.frame.with_columns(self._last_time(h).alias(h.name))
-        self.edges = sorted(edges)
-        # band b: rows between edge b-1 and edge b (band 0 ends at the cutoff, the last band is
-        # everything before the largest edge)
-        bounds = [n, *(self.start(e) for e in self.edges), 0]
-        self.band_rows = [slice(lo, hi) for hi, lo in zip(bounds[:-1], bounds[1:], strict=True)]
 
     def start(self, age: int) -> int:
         """The first row of the window ``(cutoff - age, cutoff]`` (``age`` in microseconds)."""
@@ -340,8 +342,7 @@ class _Cut:
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
         if self._rows is None:
-            counted = self._bands.get(("cumulative", "count", None, ()))
-            self._rows = counted[-1] if counted is not None else np.bincount(self.slot, minlength=self.size)
+            self._rows = np.bincount(self.slot, minlength=self.size)
         return self._rows
 
     # -------------------------------------------------------------- rows and columns
@@ -428,63 +429,17 @@ class _Cut:
         per_row = np.where(found, latest, _NEVER_US)[self.slot]
         return pl.Series(per_row).cast(pl.Datetime("us"))
 
-    def banded(self, kind: str, column: str | None, where: tuple[Where, ...]) -> list[np.ndarray]:
-        """Counts (or sums of ``column``) per customer slot, one array per band."""
-        key = (kind, column, where)
-        if key not in self._bands:
-            m = self.mask(where)
-            x = None
-            if column is not None:
-                x, valid = self.values(column)
-                m = _and_np(m, valid)
-                x = None if kind == "count" else x
-            self._bands[key] = [_bincount(*self._select((part, m), x), self.size) for part in self.band_rows]
-        return self._bands[key]
-
-    def cumulative(self, kind: str, column: str | None, where: tuple[Where, ...]) -> list[np.ndarray]:
-        """Running totals of :meth:`banded` over the bands, from the cutoff backwards."""
-        key = ("cumulative", kind, column, where)
-        if key not in self._bands:
-            running = list(self.banded(kind, column, where))
-            for i in range(1, len(running)):
-                running[i] = running[i - 1] + running[i]
-            self._bands[key] = running
-        return self._bands[key]
-
-    def _band_range(self, agg: Agg, window: int | None) -> tuple[int, int]:
-        """The bands of the agg's span: ``(first, last + 1)``."""
-        if agg.span == "history":
-            return 0, len(self.band_rows)
-        i = self.edges.index(window * _DAY_US) + 1  # type: ignore[operator]
-        if agg.span == "window":
-            return 0, i
-        return i, self.edges.index(2 * window * _DAY_US) + 1  # type: ignore[operator]
-
     def stat(self, agg: Agg, window: int | None) -> _Result:
         """One statistic per customer slot (``_Result``); rows of customers without events are
         undefined here, and made missing (or filled) by the caller."""
         stat = agg.stat
-        if stat in ("count", "sum", "mean", "share") and agg.span in ("window", "prior", "history"):
-            first, stop = self._band_range(agg, window)
-
-            def total(kind: str, column: str | None, where: tuple[Where, ...]) -> np.ndarray:
-                if first == 0:  # a window: the running total over bands
-                    return self.cumulative(kind, column, where)[stop - 1]
-                return _sum_arrays(self.banded(kind, column, where)[first:stop])
-
-            if stat == "count":
-                return total("count", None, agg.where), None
-            if stat == "sum":
-                return self._typed(total("sum", agg.column, agg.where), agg.column), None
-            if stat == "mean":
-                n = total("count", agg.column, agg.where)
-                return total("sum", agg.column, agg.where) / np.maximum(n, 1), n > 0
-            n, denominator = total("count", None, agg.where), total("count", None, ())
-            return n / np.maximum(denominator, 1), denominator > 0
         part, span_mask = self.span(agg, window)
         rows: _Rows = (part, _and_np(self.mask(agg.where), span_mask))
         if stat == "count":
             return self._count(rows), None
+        if stat == "share":
+            n, denominator = self._count(rows), self._count((part, span_mask))
+            return n / np.maximum(denominator, 1), denominator > 0
         if stat in ("sum", "mean", "min", "max"):
             x, valid = self.values(agg.column)  # type: ignore[arg-type]
             rows = (part, _and_np(rows[1], valid))
@@ -502,7 +457,7 @@ class _Cut:
                 not_last = np.ones(self.n, dtype=bool)
                 not_last[last[last >= 0]] = False
                 last = self._last((part, _and_np(rows[1], not_last)))
-            return self._gather(agg.column or self.family.time, last), last >= 0
+            return self._gather(agg.column or self.family.time, last)
         if stat == "n_unique":
             slot, position = self._select(rows, np.arange(self.n))
             column = self.frame[agg.column or self.family.time].gather(position)
@@ -523,10 +478,16 @@ class _Cut:
         dtype = self.frame[column].dtype if column else None
         return values.astype(np.int64) if dtype is not None and dtype.is_integer() else values
 
-    def _gather(self, column: str, rows: np.ndarray) -> pl.Series:
-        return (
-            self.frame[column].gather(np.maximum(rows, 0)) if self.n else self.frame[column].clear(self.size)
-        )
+    def _gather(self, column: str, rows: np.ndarray) -> _Result:
+        """The values of ``column`` at the row positions ``rows`` (``-1``: none)."""
+        found, at = rows >= 0, np.maximum(rows, 0)
+        series = self.frame[column]
+        if not self.n:
+            return series.clear(self.size), found
+        if series.dtype.is_float():  # numpy all the way: missing values become NaN anyway
+            x, valid = self.values(column)
+            return x[at], found if valid is None else found & valid[at]
+        return series.gather(at), found
 
 
 def _bincount(slot: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
@@ -535,23 +496,8 @@ def _bincount(slot: np.ndarray, weights: np.ndarray | None, size: int) -> np.nda
     return out if weights is None else out.astype(np.float64, copy=False)
 
 
-def _sum_arrays(arrays: Sequence[np.ndarray]) -> np.ndarray:
-    """The sum of a few arrays, added in order (exact for counts)."""
-    out = arrays[0].copy()
-    for a in arrays[1:]:
-        out += a
-    return out
-
-
 def _and_np(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
     return b if a is None else a if b is None else a & b
-
-
-def _edges(aggs: Sequence[Agg], windows: Sequence[int]) -> list[int]:
-    banded = [a for a in aggs if a.stat in ("count", "sum", "mean", "share") and a.windowed]
-    days = {w for a in banded if a.span in ("window", "prior") for w in windows}
-    days |= {2 * w for a in banded if a.span == "prior" for w in windows}
-    return sorted(d * _DAY_US for d in days)
 
 
 def _numeric(values: np.ndarray | pl.Series) -> np.ndarray:
@@ -679,7 +625,7 @@ def _event_part(
     """One event family's features for the customers at ``positions`` (their slots)."""
     features = family_features(family, prepared.tables[family.table].columns)
     aggs = [f for f in features if isinstance(f, Agg)]
-    cut = _Cut(family, prepared.prepared[family.name], cutoff, prepared.slots.size, _edges(aggs, windows))
+    cut = _Cut(family, prepared.prepared[family.name], cutoff, prepared.slots.size)
     names = [
         (a, w, feature_name(family, a.name, w)) for a in aggs for w in (windows if a.windowed else [None])
     ]
@@ -702,8 +648,8 @@ def feature_frame(
     ``tables`` may be the result of :func:`prepare_tables`, to share the encoding between many
     cutoffs (``presorted`` is accepted for compatibility and has no effect). ``customers`` (sorted
     ids) asks for exactly those rows instead, as a left join onto the population would give them
-    (missing features for ids outside it). Families run one after the other: the peak memory is
-    that of the largest family, not of all of them at once.
+    (missing features for ids outside it). Families run two at a time: the peak memory holds the
+    work of two families, not of all of them at once.
     """
     del presorted
     prepared = prepare_tables(tables)
@@ -717,16 +663,26 @@ def feature_frame(
         inside = ids.is_in(population.implode()).to_numpy() & (positions >= 0)
         outside = None if inside.all() else pl.Series(inside)
         positions = np.where(inside, positions, 0)
-    parts: list[pl.DataFrame] = [ids.to_frame()]
-    for family in FAMILIES:
-        part = None
+    present = [
+        f
+        for f in FAMILIES
+        if f.name in prepared.prepared or (f.one_row_per_customer and f.table in prepared.tables)
+    ]
+
+    def part_of(family: Family) -> pl.DataFrame | None:
         if family.name in prepared.prepared:
-            part = _event_part(family, prepared, cutoff, windows, positions)
-        elif family.one_row_per_customer and family.table in prepared.tables:
-            frame = prepared.tables[family.table]
-            part = _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
+            return _event_part(family, prepared, cutoff, windows, positions)
+        frame = prepared.tables[family.table]
+        return _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
+
+    # The largest tables first, so that the two threads finish together.
+    by_size = sorted(present, key=lambda f: -prepared.tables[f.table].height)
+    parts = dict(zip(by_size, _in_threads(part_of, by_size), strict=True))
+    out: list[pl.DataFrame] = [ids.to_frame()]
+    for family in present:
+        part = parts[family]
         if part is not None:
             if outside is not None:
                 part = part.select(pl.when(pl.lit(outside)).then(pl.col(c)).alias(c) for c in part.columns)
-            parts.append(part)
-    return pl.concat(parts, how="horizontal")
+            out.append(part)
+    return pl.concat(out, how="horizontal")

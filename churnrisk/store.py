@@ -583,8 +583,15 @@ def _parse_bool(
 def _parse_category(
     series: pl.Series, column: Column, _: Mapping[str, Any]
 ) -> tuple[pl.Series, pl.Series | None]:
-    text = _blank(series).str.to_lowercase()
-    return text, text.is_not_null() & ~text.is_in(list(column.allowed or ()))
+    # Worked out on the few distinct values, then mapped onto the rows.
+    spelled = series.cast(pl.String).drop_nulls().unique()
+    clean = _blank(spelled).str.to_lowercase()
+    original = series.cast(pl.String)
+    text = original
+    if not (clean == spelled).all() or clean.null_count():
+        text = original.replace_strict(spelled, clean, default=None)
+    unknown = spelled.filter(clean.is_not_null() & ~clean.is_in(list(column.allowed or ())))
+    return text, original.is_in(unknown.implode()).fill_null(False) if unknown.len() else None
 
 
 def _parse_text(series: pl.Series, column: Column, _: Mapping[str, Any]) -> tuple[pl.Series, None]:

@@ -113,6 +113,24 @@ def test_unknown_status_and_kind_values():
     assert problems["returns", "kind"].examples == ("store credit",)
 
 
+def test_category_spelling_blanks_and_unknown_values_together():
+    surveys = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 1, 2],
+            "answered_at": ["2024-01-05"] * 5,
+            "kind": [" CSAT ", "bogus ", " ", None, "Nps"],
+            "score": [5, 4, 3, 2, 9],
+        }
+    )
+    store = store_of(orders=orders(amount=[1.0]), surveys=surveys)
+    assert store["surveys"]["kind"].to_list() == ["csat", "bogus", None, None, "nps"]
+    problems = validate(store).errors
+    assert [(p.column, p.rows, p.examples) for p in problems] == [
+        ("kind", 1, ("bogus ",)),
+        ("kind", 2, ("row 3", "row 4")),
+    ]
+
+
 def test_unknown_customer_ids():
     report = validate(store_of(orders=orders(customer_id=[1, 7, 7, 8], amount=[1.0] * 4)))
     [problem] = report.errors

@@ -22,7 +22,7 @@ import pandas as pd
 import polars as pl
 
 from churnrisk.errors import ChurnriskError
-from churnrisk.features._build import check_windows, to_cutoff, to_pandas_features
+from churnrisk.features._build import check_windows, numeric_values, promoted, to_cutoff, to_pandas_features
 from churnrisk.features._polars import PreparedTables, feature_frame, prepare_tables
 from churnrisk.features._spec import DEFAULT_WINDOWS
 from churnrisk.labels import Definition, check_label_options, label_frame
@@ -134,12 +134,12 @@ def _stacked(total: int, frames: Iterable[pl.DataFrame]) -> pd.DataFrame:
         stop = start + frame.height
         for name in frame.columns:
             column = frame.drop_in_place(name)
-            if done == 1 and column.dtype.is_numeric():
-                arrays[name] = np.empty(total, dtype=column.to_numpy().dtype)
-            if name in arrays:
-                values = column.to_numpy()  # missing values as NaN (integers become floats)
-                if values.dtype != arrays[name].dtype:
-                    arrays[name] = arrays[name].astype(np.result_type(values.dtype, arrays[name].dtype))
+            if name in arrays or (done == 1 and column.dtype.is_numeric()):
+                values = numeric_values(column)  # missing values as NaN (whole numbers become floats)
+                if name not in arrays:
+                    arrays[name] = np.empty(total, dtype=values.dtype)
+                elif values.dtype != arrays[name].dtype:
+                    arrays[name] = arrays[name].astype(promoted(values.dtype, arrays[name].dtype))
                 arrays[name][start:stop] = values
             else:
                 other.setdefault(name, []).append(column)

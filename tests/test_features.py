@@ -255,8 +255,10 @@ def test_activity_and_customer_attributes(features):
 
 
 def test_dtypes(features):
-    assert features["payments_failed_30d"].dtype == "int64"
-    assert features["purchases_recency"].dtype == "float64"
+    # 32-bit numbers: counts int32, everything else float32
+    assert features["payments_failed_30d"].dtype == "int32"
+    assert features["purchases_recency"].dtype == "float32"
+    assert features["purchases_monetary_30d"].dtype == "float32"
     assert isinstance(features["customer_segment"].dtype, pd.CategoricalDtype)
     assert isinstance(features["surveys_nps_group"].dtype, pd.CategoricalDtype)
 
@@ -425,3 +427,27 @@ def test_cli_features_missing_folder(tmp_path):
     result = CliRunner().invoke(app, ["features", str(tmp_path / "nope"), "--cutoff", "2024-03-31"])
     assert result.exit_code == 1
     assert "Traceback" not in result.output
+
+
+def test_compact_keeps_values_in_32_bits_only_where_they_fit():
+    import polars as pl
+
+    from churnrisk.features._polars import compact
+
+    part = pl.DataFrame(
+        {
+            "counts": [0, 3, 2**31 - 1],
+            "big": [0, 1, 2**31],
+            "missing": pl.Series([1, None, 16_777_216], dtype=pl.Int64),
+            "money": [0.1, 46.13, 1e6 + 0.25],
+            "text": ["a", "b", None],
+        }
+    )
+    out = compact(part)
+    assert out.schema == pl.Schema(
+        {"counts": pl.Int32, "big": pl.Int64, "missing": pl.Float32, "money": pl.Float32, "text": pl.String}
+    )
+    assert out["counts"].to_list() == [0, 3, 2**31 - 1]
+    assert out["missing"].to_list() == [1.0, None, 16_777_216.0]  # whole numbers exact up to 2**24
+    # float32 keeps about 7 significant digits: each value is the nearest float32
+    assert out["money"].to_list() == [float(np.float32(v)) for v in (0.1, 46.13, 1e6 + 0.25)]

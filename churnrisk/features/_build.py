@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import polars as pl
 
@@ -14,7 +15,14 @@ from churnrisk.features._polars import feature_frame
 from churnrisk.features._spec import DEFAULT_WINDOWS
 from churnrisk.store import EventStore
 
-__all__ = ["build_features", "check_windows", "to_cutoff", "to_pandas_features"]
+__all__ = [
+    "build_features",
+    "check_windows",
+    "numeric_values",
+    "promoted",
+    "to_cutoff",
+    "to_pandas_features",
+]
 
 
 def to_cutoff(cutoff: Any, name: str = "cutoff") -> datetime:
@@ -51,6 +59,21 @@ def check_windows(windows: Sequence[int]) -> tuple[int, ...]:
     return values
 
 
+def numeric_values(column: pl.Series) -> np.ndarray:
+    """A numeric column as numpy (no copy when nothing is missing); whole numbers with missing
+    values become ``float32`` with NaN, as every other feature number is."""
+    if column.dtype.is_integer() and column.has_nulls():
+        column = column.cast(pl.Float32)
+    return column.to_numpy()
+
+
+def promoted(a: np.dtype, b: np.dtype) -> np.dtype:
+    """The dtype holding both, keeping 32-bit features 32-bit (numpy takes int32 + float32 to float64)."""
+    if {a, b} <= {np.dtype(np.int32), np.dtype(np.float32)}:
+        return np.dtype(np.float32)
+    return np.result_type(a, b)
+
+
 def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
     """One conversion at the end: text columns become pandas categoricals, indexed by customer id.
 
@@ -61,9 +84,9 @@ def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
     columns = {}
     for name in list(frame.columns):
         column = frame.drop_in_place(name)
-        if column.dtype.is_numeric() and not column.has_nulls():
+        if column.dtype.is_numeric():
             # numpy straight away: no Arrow round trip, no copy for a single chunk
-            columns[name] = pd.Series(column.to_numpy(), copy=False)
+            columns[name] = pd.Series(numeric_values(column), copy=False)
         else:
             columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
         del column

@@ -671,18 +671,40 @@ def feature_frame(
 
     def part_of(family: Family) -> pl.DataFrame | None:
         if family.name in prepared.prepared:
-            return _event_part(family, prepared, cutoff, windows, positions)
-        frame = prepared.tables[family.table]
-        return _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
+            part = _event_part(family, prepared, cutoff, windows, positions)
+        else:
+            frame = prepared.tables[family.table]
+            part = _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
+        if part is not None and outside is not None:
+            part = part.select(pl.when(pl.lit(outside)).then(pl.col(c)).alias(c) for c in part.columns)
+        return None if part is None else compact(part)
 
     # The largest tables first, so that the two threads finish together.
     by_size = sorted(present, key=lambda f: -prepared.tables[f.table].height)
     parts = dict(zip(by_size, _in_threads(part_of, by_size), strict=True))
-    out: list[pl.DataFrame] = [ids.to_frame()]
-    for family in present:
-        part = parts[family]
-        if part is not None:
-            if outside is not None:
-                part = part.select(pl.when(pl.lit(outside)).then(pl.col(c)).alias(c) for c in part.columns)
-            out.append(part)
+    out = [ids.to_frame(), *(part for f in present if (part := parts[f]) is not None)]
     return pl.concat(out, how="horizontal")
+
+
+_INT32 = np.iinfo(np.int32)
+
+
+def compact(part: pl.DataFrame) -> pl.DataFrame:
+    """Features as 32-bit numbers: half the memory of a feature table and of a training set.
+
+    Whole numbers (counts) become ``Int32``, or ``Float32`` where some are missing (a count of a
+    customer outside the population); every other number ``Float32``: exact for whole numbers up
+    to 16.7 million, about 7 significant digits otherwise, which is more than any model or
+    explanation of churn reads. Values beyond the ``Int32`` range stay 64-bit.
+    """
+
+    def small(column: pl.Series) -> pl.Series:
+        if column.dtype.is_float():
+            return column.cast(pl.Float32)
+        if column.dtype.is_integer():
+            low, high = column.min(), column.max()
+            if low is None or (_INT32.min <= low and high <= _INT32.max):  # type: ignore[operator]
+                return column.cast(pl.Float32 if column.has_nulls() else pl.Int32)
+        return column
+
+    return pl.DataFrame([small(part[c]) for c in part.columns])

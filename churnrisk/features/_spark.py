@@ -278,4 +278,9 @@ def spark_feature_frame(
             frame = frame.withColumn(seen[-1], F.lit(True))
         out = out.join(frame, on=ID, how="left")
         columns += _finish(family, features, windows)
-    return out.filter(_population(customers, seen, cutoff)).select(ID, *columns).orderBy(ID)
+    result = out.filter(_population(customers, seen, cutoff)).select(ID, *columns)
+    # 32-bit numbers, as the Polars executor gives them (see churnrisk.features._polars.compact)
+    small = {"double": "float", "bigint": "int"}
+    return result.select(
+        ID, *(F.col(n).cast(small[t]) if t in small else F.col(n) for n, t in result.dtypes if n != ID)
+    ).orderBy(ID)

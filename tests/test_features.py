@@ -451,3 +451,22 @@ def test_compact_keeps_values_in_32_bits_only_where_they_fit():
     assert out["missing"].to_list() == [1.0, None, 16_777_216.0]  # whole numbers exact up to 2**24
     # float32 keeps about 7 significant digits: each value is the nearest float32
     assert out["money"].to_list() == [float(np.float32(v)) for v in (0.1, 46.13, 1e6 + 0.25)]
+
+
+def test_rows_asked_for_outside_the_population_are_missing(features):
+    """``customers=`` (training sets, score lists) gives exactly those rows: customers outside the
+    population (4 signs up after the cutoff, 5 has no event by then, 99 is unknown) get missing
+    values in every column, counts included; the others equal build_features."""
+    import polars as pl
+
+    from churnrisk.features._build import to_pandas_features
+    from churnrisk.features._polars import feature_frame
+
+    store = EventStore.from_frames(_tables())
+    asked = pl.Series("customer_id", [1, 3, 4, 5, 99])
+    got = to_pandas_features(feature_frame(store.tables, CUTOFF.to_pydatetime(), (30, 90), customers=asked))
+    assert got.index.tolist() == [1, 3, 4, 5, 99]
+    assert got.loc[[4, 5, 99]].isna().all().all()
+    assert got["purchases_frequency_30d"].dtype == "float32"  # a count with missing values
+    inside = got.loc[[1, 3]].astype(features.dtypes.to_dict())
+    assert_frame_equal(inside, features.loc[[1, 3]])

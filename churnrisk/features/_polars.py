@@ -381,7 +381,7 @@ class _Cut:
         end = _micros(self.frame[self.family.end], _LATEST)  # type: ignore[index]
         return slice(0, self.start(w)), end > self.cut - w
 
-    def _select(self, rows: _Rows, x: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    def _select(self, rows: _Rows, x: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
         """The slots (and values of ``x``) of ``rows``."""
         part, m = rows
         slot = self.slot[part]
@@ -526,8 +526,9 @@ def _assemble(
     features: Sequence[Agg | Derived],
     windows: Sequence[int],
     results: Mapping[str, _Result],
-    positions: np.ndarray,
+    positions: np.ndarray | slice,
     present: np.ndarray,
+    outside: np.ndarray | None,
 ) -> pl.DataFrame:
     """The family's output columns for the customers at ``positions``: missing values (customers
     without events, undefined statistics) are NaN, or ``fill`` where zero is the truth; then the
@@ -559,11 +560,34 @@ def _assemble(
                 missing = f.fill if f.fill is not None else np.nan
                 columns[name] = np.where(defined, values[positions], missing)
     keep = output_columns(family, features, windows)
-    return pl.DataFrame({name: columns[name] for name in keep})
+    return pl.DataFrame({name: _small(columns[name], outside) for name in keep})
+
+
+def _small(values: np.ndarray | pl.Series, outside: np.ndarray | None) -> np.ndarray | pl.Series:
+    """32-bit numbers (see :func:`compact`), missing for the customers ``outside`` the population."""
+    if isinstance(values, pl.Series):
+        if outside is not None:
+            values = pl.select(pl.when(pl.lit(pl.Series(~outside))).then(pl.lit(values))).to_series()
+        return compact(values.to_frame()).to_series()
+    if outside is not None and values.dtype.kind in "fi":
+        values = values.astype(np.float32)
+        values[outside] = np.nan
+    if values.dtype.kind == "f":
+        return values.astype(np.float32, copy=False)
+    if values.dtype.kind == "i" and (
+        not values.size or (_INT32.min <= values.min() and values.max() <= _INT32.max)
+    ):
+        return values.astype(np.int32)
+    return values
 
 
 def _customers_part(
-    family: Family, frame: pl.DataFrame, slots: _Slots, cutoff: datetime, positions: np.ndarray, size: int
+    family: Family,
+    frame: pl.DataFrame,
+    slots: _Slots,
+    cutoff: datetime,
+    positions: np.ndarray | slice,
+    size: int,
 ) -> pl.DataFrame | None:
     """The customers table's own features (one row per customer): no grouping, a gather."""
     features = family_features(family, frame.columns)
@@ -577,10 +601,10 @@ def _customers_part(
     known = slot >= 0
     row[slot[known]] = np.arange(frame.height)[known]
     found = row[positions]
-    gathered = values[np.maximum(found, 0)] if frame.height else values.clear(len(positions))
+    gathered = values[np.maximum(found, 0)] if frame.height else values.clear(len(found))
     ok = pl.Series(found >= 0)
     part = gathered.with_columns(pl.when(ok).then(pl.col(c)).alias(c) for c in gathered.columns)
-    return _complete(part, family, features, ())
+    return compact(_complete(part, family, features, ()))
 
 
 def _complete(
@@ -620,9 +644,15 @@ def _population(prepared: PreparedTables, cutoff: datetime) -> pl.Series:
 
 
 def _event_part(
-    family: Family, prepared: PreparedTables, cutoff: datetime, windows: Sequence[int], positions: np.ndarray
+    family: Family,
+    prepared: PreparedTables,
+    cutoff: datetime,
+    windows: Sequence[int],
+    positions: np.ndarray | slice,
+    outside: np.ndarray | None,
 ) -> pl.DataFrame:
-    """One event family's features for the customers at ``positions`` (their slots)."""
+    """One event family's features for the customers at ``positions`` (their slots); missing for
+    those ``outside`` the population."""
     features = family_features(family, prepared.tables[family.table].columns)
     aggs = [f for f in features if isinstance(f, Agg)]
     cut = _Cut(family, prepared.prepared[family.name], cutoff, prepared.slots.size)
@@ -632,7 +662,7 @@ def _event_part(
     results = {name: cut.stat(a, w) for a, w, name in names}
     present = cut.rows[positions] > 0
     del cut
-    return _assemble(family, features, windows, results, positions, present)
+    return _assemble(family, features, windows, results, positions, present, outside)
 
 
 def feature_frame(
@@ -640,29 +670,28 @@ def feature_frame(
     cutoff: datetime,
     windows: Sequence[int],
     *,
-    presorted: bool = False,
     customers: pl.Series | None = None,
 ) -> pl.DataFrame:
     """Every family's features at ``cutoff``: one row per customer of the population, sorted by id.
 
     ``tables`` may be the result of :func:`prepare_tables`, to share the encoding between many
-    cutoffs (``presorted`` is accepted for compatibility and has no effect). ``customers`` (sorted
+    cutoffs. ``customers`` (sorted
     ids) asks for exactly those rows instead, as a left join onto the population would give them
     (missing features for ids outside it). Families run two at a time: the peak memory holds the
     work of two families, not of all of them at once.
     """
-    del presorted
     prepared = prepare_tables(tables)
     population = _population(prepared, cutoff)
     ids = population if customers is None else customers.rename(ID)
-    positions: np.ndarray | slice = prepared.slots(ids)
-    if len(positions) == prepared.slots.size and bool((positions == np.arange(len(positions))).all()):
-        positions = slice(0, prepared.slots.size)  # every customer in slot order: views, no gathers
-    outside = None
+    slots = prepared.slots(ids)
+    outside: np.ndarray | None = None
     if customers is not None:
-        inside = ids.is_in(population.implode()).to_numpy() & (positions >= 0)
-        outside = None if inside.all() else pl.Series(inside)
-        positions = np.where(inside, positions, 0)
+        inside = ids.is_in(population.implode()).to_numpy() & (slots >= 0)
+        outside = None if inside.all() else ~inside
+        slots = np.where(inside, slots, 0)
+    positions: np.ndarray | slice = slots
+    if len(slots) == prepared.slots.size and bool((slots == np.arange(len(slots))).all()):
+        positions = slice(0, prepared.slots.size)  # every customer in slot order: views, no gathers
     present = [
         f
         for f in FAMILIES
@@ -671,13 +700,13 @@ def feature_frame(
 
     def part_of(family: Family) -> pl.DataFrame | None:
         if family.name in prepared.prepared:
-            part = _event_part(family, prepared, cutoff, windows, positions)
-        else:
-            frame = prepared.tables[family.table]
-            part = _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
+            return _event_part(family, prepared, cutoff, windows, positions, outside)
+        frame = prepared.tables[family.table]
+        part = _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
         if part is not None and outside is not None:
-            part = part.select(pl.when(pl.lit(outside)).then(pl.col(c)).alias(c) for c in part.columns)
-        return None if part is None else compact(part)
+            inside = pl.lit(pl.Series(~outside))
+            part = compact(part.select(pl.when(inside).then(pl.col(c)).alias(c) for c in part.columns))
+        return part
 
     # The largest tables first, so that the two threads finish together.
     by_size = sorted(present, key=lambda f: -prepared.tables[f.table].height)

@@ -22,7 +22,14 @@ import pandas as pd
 import polars as pl
 
 from churnrisk.errors import ChurnriskError
-from churnrisk.features._build import check_windows, numeric_values, promoted, to_cutoff, to_pandas_features
+from churnrisk.features._build import (
+    check_windows,
+    numeric_values,
+    promoted,
+    to_cutoff,
+    to_pandas_column,
+    to_pandas_features,
+)
 from churnrisk.features._polars import PreparedTables, feature_frame, prepare_tables
 from churnrisk.features._spec import DEFAULT_WINDOWS
 from churnrisk.labels import Definition, check_label_options, label_frame
@@ -150,15 +157,13 @@ def _stacked(total: int, frames: Iterable[pl.DataFrame]) -> pd.DataFrame:
             columns[name] = pd.Series(arrays.pop(name), copy=False)
         else:
             column = pl.concat([p.to_frame() for p in other.pop(name)], how="vertical_relaxed").to_series()
-            columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
+            columns[name] = to_pandas_column(column)
     return pd.DataFrame(columns, copy=False)
 
 
 def _typed(out: pd.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> pd.DataFrame:
     out["churned"] = out["churned"].astype("Int64")
     out["churn_type"] = out["churn_type"].astype("string")
-    for column in out.select_dtypes("category"):
-        out[column] = out[column].cat.set_categories(sorted(out[column].cat.categories))
     out.attrs.update(options)
     out.attrs["windows"] = list(windows)
     return out

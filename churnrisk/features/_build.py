@@ -21,6 +21,7 @@ __all__ = [
     "numeric_values",
     "promoted",
     "to_cutoff",
+    "to_pandas_column",
     "to_pandas_features",
 ]
 
@@ -74,6 +75,15 @@ def promoted(a: np.dtype, b: np.dtype) -> np.dtype:
     return np.result_type(a, b)
 
 
+def to_pandas_column(column: pl.Series) -> pd.Series:
+    """A non-numeric feature column in pandas: text as a categorical with sorted categories."""
+    if column.dtype != pl.String:
+        return column.to_pandas()
+    categories = column.drop_nulls().unique().sort()
+    codes = column.cast(pl.Enum(categories)).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
+    return pd.Series(pd.Categorical.from_codes(codes, categories=categories.to_list()), copy=False)
+
+
 def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
     """One conversion at the end: text columns become pandas categoricals, indexed by customer id.
 
@@ -88,7 +98,7 @@ def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
             # numpy straight away: no Arrow round trip, no copy for a single chunk
             columns[name] = pd.Series(numeric_values(column), copy=False)
         else:
-            columns[name] = (column.cast(pl.Categorical) if column.dtype == pl.String else column).to_pandas()
+            columns[name] = to_pandas_column(column)
         del column
     out = pd.DataFrame(columns, copy=False)
     out.index = index

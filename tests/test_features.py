@@ -470,3 +470,13 @@ def test_rows_asked_for_outside_the_population_are_missing(features):
     assert got["purchases_frequency_30d"].dtype == "float32"  # a count with missing values
     inside = got.loc[[1, 3]].astype(features.dtypes.to_dict())
     assert_frame_equal(inside, features.loc[[1, 3]])
+
+
+def test_text_customer_ids_give_the_same_features(features):
+    tables = {
+        name: frame.assign(customer_id=frame["customer_id"].map(lambda i: f"c{i:02d}"))
+        for name, frame in _tables().items()
+    }
+    got = build_features(EventStore.from_frames(tables), CUTOFF, windows=(30, 90))
+    assert got.index.tolist() == [f"c{i:02d}" for i in features.index]
+    assert_frame_equal(got.reset_index(drop=True), features.reset_index(drop=True))

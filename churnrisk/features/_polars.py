@@ -194,12 +194,15 @@ class _Slots:
 
     def __call__(self, ids: pl.Series) -> np.ndarray:
         if self.low is not None and ids.dtype.is_integer():
-            raw = ids.fill_null(self.low - 1).to_numpy().astype(np.int64, copy=False) - self.low
-            return np.where((raw >= 0) & (raw < self.size), raw, -1)
+            raw = (ids.fill_null(self.low - 1) if ids.has_nulls() else ids).to_numpy()
+            slot = raw.astype(np.int64) - self.low  # one new array: the slots
+            if len(slot) and (slot.min() < 0 or slot.max() >= self.size):
+                slot[(slot < 0) | (slot >= self.size)] = -1
+            return slot
         codes = ids.replace_strict(
             self.ids, np.arange(self.size, dtype=np.int64), default=-1, return_dtype=pl.Int64
         )
-        return codes.fill_null(-1).to_numpy()
+        return codes.fill_null(-1).to_numpy(writable=True)
 
 
 @dataclass
@@ -227,7 +230,9 @@ _LATEST = np.iinfo(np.int64).max
 
 
 def _micros(times: pl.Series, missing: int) -> np.ndarray:
-    return times.cast(pl.Int64).fill_null(missing).to_numpy()
+    """Times as integer microseconds (no copy when none is missing)."""
+    micros = times.cast(pl.Int64)
+    return (micros.fill_null(missing) if micros.has_nulls() else micros).to_numpy()
 
 
 def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table | None:

@@ -148,8 +148,10 @@ def _stacked(total: int, frames: Iterable[pl.DataFrame]) -> pd.DataFrame:
                 elif values.dtype != arrays[name].dtype:
                     arrays[name] = arrays[name].astype(promoted(values.dtype, arrays[name].dtype))
                 arrays[name][start:stop] = values
-            else:
-                other.setdefault(name, []).append(column)
+            else:  # text as 32-bit codes until the end (a fraction of the memory of the strings)
+                other.setdefault(name, []).append(
+                    column.cast(pl.Categorical) if column.dtype == pl.String else column
+                )
         start = stop
     columns = {}
     for name in names:

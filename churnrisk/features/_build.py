@@ -77,11 +77,14 @@ def promoted(a: np.dtype, b: np.dtype) -> np.dtype:
 
 def to_pandas_column(column: pl.Series) -> pd.Series:
     """A non-numeric feature column in pandas: text as a categorical with sorted categories."""
+    if column.dtype == pl.Categorical:
+        column = column.cast(pl.String)
     if column.dtype != pl.String:
         return column.to_pandas()
     categories = column.drop_nulls().unique().sort()
     codes = column.cast(pl.Enum(categories)).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
-    return pd.Series(pd.Categorical.from_codes(codes, categories=categories.to_list()), copy=False)
+    dtype = pd.CategoricalDtype(categories.to_list())
+    return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), copy=False)
 
 
 def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:

@@ -195,7 +195,7 @@ class _Slots:
     def __call__(self, ids: pl.Series) -> np.ndarray:
         if self.low is not None and ids.dtype.is_integer():
             raw = (ids.fill_null(self.low - 1) if ids.has_nulls() else ids).to_numpy()
-            slot = raw.astype(np.int64) - self.low  # one new array: the slots
+            slot = np.subtract(raw, self.low, dtype=np.int64)  # one new array: the slots
             if len(slot) and (slot.min() < 0 or slot.max() >= self.size):
                 slot[(slot < 0) | (slot >= self.size)] = -1
             return slot
@@ -530,42 +530,58 @@ def _assemble(
     family: Family,
     features: Sequence[Agg | Derived],
     windows: Sequence[int],
-    results: Mapping[str, _Result],
+    result: Callable[[Agg, int | None], _Result],
     positions: np.ndarray | slice,
     present: np.ndarray,
     outside: np.ndarray | None,
 ) -> pl.DataFrame:
     """The family's output columns for the customers at ``positions``: missing values (customers
     without events, undefined statistics) are NaN, or ``fill`` where zero is the truth; then the
-    derived columns, in declaration order (derived may feed derived)."""
+    derived columns, in declaration order (derived may feed derived).
+
+    Statistics are computed one at a time (``result``) and turned into their 32-bit output right
+    away; full precision is kept only for the inputs of derived columns.
+    """
     windowed = windowed_names(features)
+    inputs = {n for d in features if isinstance(d, Derived) for n in (d.left, d.right) if n}
     columns: dict[str, np.ndarray | pl.Series] = {}
+    out: dict[str, np.ndarray | pl.Series] = {}
+
+    def column(n: str, w: int | None) -> np.ndarray:
+        return _numeric(columns[feature_name(family, n, w if windowed[n] else None)])
+
     for f in features:
         for w in windows if windowed[f.name] else [None]:
             name = feature_name(family, f.name, w)
             if isinstance(f, Derived):
-                left = _numeric(columns[feature_name(family, f.left, w if windowed[f.left] else None)])
-                right = None
-                if f.right is not None:
-                    right = _numeric(columns[feature_name(family, f.right, w if windowed[f.right] else None)])
-                columns[name] = _derived_values(f, left, right)
-                continue
-            values, valid = results[name]
-            if valid is None and f.fill == 0 and f.stat in _ZERO_WITHOUT_ROWS:
-                columns[name] = values[positions]  # already 0 for customers without rows
-                continue
-            defined = present if valid is None else present & valid[positions]
-            if isinstance(values, pl.Series):
-                series = values[positions]
-                series = pl.select(pl.when(pl.lit(pl.Series(defined))).then(pl.lit(series))).to_series()
-                columns[name] = series.fill_null(f.fill) if f.fill is not None else series
-            elif bool(defined.all()):
-                columns[name] = values[positions]
+                value = _derived_values(f, column(f.left, w), column(f.right, w) if f.right else None)
             else:
-                missing = f.fill if f.fill is not None else np.nan
-                columns[name] = np.where(defined, values[positions], missing)
-    keep = output_columns(family, features, windows)
-    return pl.DataFrame({name: _small(columns[name], outside) for name in keep})
+                value = _missing_as_declared(f, *result(f, w), positions, present)
+            if f.name in inputs:
+                columns[name] = value
+            if f.keep:
+                out[name] = _small(value, outside)
+    return pl.DataFrame(out)
+
+
+def _missing_as_declared(
+    f: Agg,
+    values: np.ndarray | pl.Series,
+    valid: np.ndarray | None,
+    positions: np.ndarray | slice,
+    present: np.ndarray,
+) -> np.ndarray | pl.Series:
+    """One statistic for the customers at ``positions``: NaN where undefined, or ``fill``."""
+    if valid is None and f.fill == 0 and f.stat in _ZERO_WITHOUT_ROWS:
+        return values[positions]  # already 0 for customers without rows
+    defined = present if valid is None else present & valid[positions]
+    if isinstance(values, pl.Series):
+        series = values[positions]
+        series = pl.select(pl.when(pl.lit(pl.Series(defined))).then(pl.lit(series))).to_series()
+        return series.fill_null(f.fill) if f.fill is not None else series
+    if bool(defined.all()):
+        return values[positions]
+    return np.where(defined, values[positions], f.fill if f.fill is not None else np.nan)
 
 
 def _small(values: np.ndarray | pl.Series, outside: np.ndarray | None) -> np.ndarray | pl.Series:
@@ -659,15 +675,9 @@ def _event_part(
     """One event family's features for the customers at ``positions`` (their slots); missing for
     those ``outside`` the population."""
     features = family_features(family, prepared.tables[family.table].columns)
-    aggs = [f for f in features if isinstance(f, Agg)]
     cut = _Cut(family, prepared.prepared[family.name], cutoff, prepared.slots.size)
-    names = [
-        (a, w, feature_name(family, a.name, w)) for a in aggs for w in (windows if a.windowed else [None])
-    ]
-    results = {name: cut.stat(a, w) for a, w, name in names}
     present = cut.rows[positions] > 0
-    del cut
-    return _assemble(family, features, windows, results, positions, present, outside)
+    return _assemble(family, features, windows, cut.stat, positions, present, outside)
 
 
 def feature_frame(

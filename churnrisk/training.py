@@ -253,8 +253,19 @@ def update_training_set(
     old_pl = _fill_censored(store, _from_pandas(old), options)
     if frames:
         frames = [f.select(old_pl.columns) for f in frames] if old_pl.height else frames
-        old_pl = pl.concat([old_pl.cast(frames[0].schema), *frames]) if old_pl.height else pl.concat(frames)
+        old_pl = _stack([old_pl, *frames] if old_pl.height else frames)
     return _to_pandas(old_pl, options, windows_)
+
+
+def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Frames with the same columns, one under the other. A count that is whole numbers in one
+    cutoff and has missing values in another (``Int32`` / ``Float32``) stays 32-bit: ``Float32``."""
+    schema = dict(frames[0].schema)
+    for frame in frames[1:]:
+        for name, dtype in frame.schema.items():
+            if dtype != schema[name] and {dtype, schema[name]} <= {pl.Int32, pl.Float32}:
+                schema[name] = pl.Float32
+    return pl.concat([frame.cast(schema) for frame in frames], how="vertical_relaxed")
 
 
 def _check_same_options(old: pd.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> None:

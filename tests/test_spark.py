@@ -175,6 +175,24 @@ def test_hand_computed_values_with_ties_and_window_edges(spark):
 
 
 # ---------------------------------------------------------------------- reading errors
+def test_subscriptions_without_an_end_column_are_all_open(spark):
+    from churnrisk.spark import build_features as spark_features
+    from churnrisk.spark import to_pandas
+
+    ts = pd.to_datetime
+    store = _store(
+        customers=pd.DataFrame({"customer_id": [1, 2], "signup_at": ts(["2024-01-01", "2024-01-15"])}),
+        subscriptions=pd.DataFrame(
+            {"customer_id": [1, 2], "started_at": ts(["2024-01-01", "2024-03-10"]), "mrr": [10.0, 5.0]}
+        ),
+    )
+    expected = build_features(store, "2024-03-31", windows=[30])
+    assert expected["subscription_mrr"].tolist() == [10.0, 5.0]
+    assert expected["subscription_open"].tolist() == [1, 1]
+    assert expected["subscription_mrr_change_30d"].tolist() == [0.0, 5.0]  # 2 started inside the window
+    assert_same_features(to_pandas(spark_features(store, "2024-03-31", windows=[30], spark=spark)), expected)
+
+
 def test_read_store_reports_unreadable_values_and_missing_columns(spark, tmp_path):
     from churnrisk.spark import read_store
 

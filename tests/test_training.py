@@ -153,3 +153,41 @@ def test_cli_training_set_and_append(demo_store, full, tmp_path):
 
 def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype({c: "object" for c in frame.select_dtypes(["category", "object"])})
+
+
+def test_customers_outside_the_population_at_one_cutoff_only():
+    """Customer 2 subscribes before signing up: at the February cutoff they are eligible but not
+    in the feature population (missing features, so the counts are float32 there); in March they
+    are in it. Stacking and updating keep every count 32-bit."""
+    store = EventStore.from_frames(
+        {
+            "customers": pd.DataFrame(
+                {"customer_id": [1, 2], "signup_at": [T("2024-01-01"), T("2024-03-15")]}
+            ),
+            "subscriptions": pd.DataFrame(
+                {
+                    "customer_id": [1, 2],
+                    "started_at": [T("2024-01-01"), T("2024-02-01")],
+                    "mrr": [10.0, 20.0],
+                }
+            ),
+            "orders": pd.DataFrame(
+                {
+                    "customer_id": [1, 2, 1],
+                    "ordered_at": [T("2024-02-10"), T("2024-03-20"), T("2024-06-30")],
+                    "amount": [5.0, 7.0, 1.0],
+                }
+            ),
+        }
+    )
+    cutoffs = [T("2024-02-29"), T("2024-03-31")]
+    options = {"definition": "subscription", "horizon": 30, "windows": (30,)}
+    full = build_training_set(store, cutoffs, **options)
+    counts = full["purchases_frequency_30d"]
+    assert counts.dtype == "float32"
+    assert counts.tolist()[0:2] == [1.0, pytest.approx(float("nan"), nan_ok=True)]
+    assert counts.tolist()[2:] == [0.0, 1.0]
+    updated = update_training_set(
+        build_training_set(store, cutoffs[:1], **options), store, cutoffs[1:], **options
+    )
+    assert_frame_equal(updated, full, check_exact=True)

@@ -243,6 +243,8 @@ def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table
     needed = {family.time, *family.known_when, *(c for a in aggs for c in a.columns)}
     needed |= {c for h in family.helpers for c in h.columns}
     rows = frame.select([c for c in frame.columns if c in needed or c == ID])
+    if family.end is not None and family.end not in rows.columns:  # no end column: nothing has ended
+        rows = rows.with_columns(pl.lit(None, pl.Datetime("us")).alias(family.end))
     time = _micros(rows[family.time], _LATEST)
     if len(time) > 1 and not bool((time[1:] >= time[:-1]).all()):
         rows = rows.sort(family.time, nulls_last=True, maintain_order=True)

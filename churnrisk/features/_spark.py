@@ -195,6 +195,8 @@ def _family_frame(
     df = frame.select([c for c in frame.columns if c in needed]).withColumn(
         ROW, F.monotonically_increasing_id()
     )
+    if family.end is not None and family.end not in frame.columns:  # no end column: nothing has ended
+        df = df.withColumn(family.end, F.lit(None).cast("timestamp_ntz"))
     if family.time in frame.columns:
         t = F.col(family.time)
         # Events at the cutoff belong to the features; later events do not exist yet.

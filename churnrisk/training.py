@@ -260,7 +260,7 @@ def update_training_set(
 def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
     """Frames with the same columns, one under the other. A count that is whole numbers in one
     cutoff and has missing values in another (``Int32`` / ``Float32``) stays 32-bit: ``Float32``."""
-    schema = dict(frames[0].schema)
+    schema: dict[Any, Any] = dict(frames[0].schema)
     for frame in frames[1:]:
         for name, dtype in frame.schema.items():
             if dtype != schema[name] and {dtype, schema[name]} <= {pl.Int32, pl.Float32}:

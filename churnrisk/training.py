@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+from pandas.api.types import union_categoricals
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import (
@@ -213,12 +214,15 @@ def build_training_set(
 
 def _read_existing(existing: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
     if isinstance(existing, pd.DataFrame):
-        return existing
+        return existing.copy(deep=False)  # columns are taken out of it, never changed
     path = Path(existing)
     if not path.exists():
         raise ChurnriskError(f"{path} does not exist. Suggestion: build it first with build_training_set.")
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
+        import pyarrow.parquet as pq
+
+        # one block per column, Arrow buffers released while converting: no second copy
+        return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
     if path.suffix.lower() == ".csv":
         return pd.read_csv(path, parse_dates=["cutoff"])
     raise ChurnriskError(f"cannot tell the format of {path}: use a .csv or .parquet file.")
@@ -247,25 +251,58 @@ def update_training_set(
     windows_ = check_windows(windows)
     old = _read_existing(existing)
     _check_same_options(old, options, windows_)
-    known = set(pd.to_datetime(old["cutoff"]).dt.to_pydatetime()) if len(old) else set()
+    known = set(pd.to_datetime(old["cutoff"].unique()).to_pydatetime()) if len(old) else set()
     new = [c for c in _cutoff_list(new_cutoffs) if c not in known]
-    frames = list(_cutoff_rows(store, new, windows_, options, progress)[1]) if new else []
-    old_pl = _fill_censored(store, _from_pandas(old), options)
-    if frames:
-        frames = [f.select(old_pl.columns) for f in frames] if old_pl.height else frames
-        old_pl = _stack([old_pl, *frames] if old_pl.height else frames)
-    return _to_pandas(old_pl, options, windows_)
+    old = _fill_censored(store, old, options)
+    if new:
+        total, frames = _cutoff_rows(store, new, windows_, options, progress)
+        old = _append(old, _typed(_stacked(total, frames), options, windows_))
+        if known and min(new) < max(known):
+            old = old.sort_values(["cutoff", ID], kind="stable", ignore_index=True)
+    return _typed(old, options, windows_)
 
 
-def _stack(frames: list[pl.DataFrame]) -> pl.DataFrame:
-    """Frames with the same columns, one under the other. A count that is whole numbers in one
-    cutoff and has missing values in another (``Int32`` / ``Float32``) stays 32-bit: ``Float32``."""
-    schema: dict[Any, Any] = dict(frames[0].schema)
-    for frame in frames[1:]:
-        for name, dtype in frame.schema.items():
-            if dtype != schema[name] and {dtype, schema[name]} <= {pl.Int32, pl.Float32}:
-                schema[name] = pl.Float32
-    return pl.concat([frame.cast(schema) for frame in frames], how="vertical_relaxed")
+def _append(old: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``old`` then those of ``added``, column by column (``old`` is consumed: each of
+    its columns is released once copied, so the peak holds the result and one column more).
+
+    A count that is whole numbers in one part and has missing values in the other (``int32`` /
+    ``float32``) stays 32-bit; text categories are merged and kept sorted.
+    """
+    columns = {}
+    for name in list(old.columns):
+        a, b = old.pop(name), added.pop(name)
+        if isinstance(a.dtype, pd.CategoricalDtype) or isinstance(b.dtype, pd.CategoricalDtype):
+            both = union_categoricals([a.astype("category"), b.astype("category")], sort_categories=True)
+            columns[name] = pd.Series(both, copy=False)
+        elif isinstance(a.dtype, np.dtype) and isinstance(b.dtype, np.dtype) and a.dtype.kind in "iuf":
+            dtype = promoted(a.dtype, b.dtype)
+            columns[name] = pd.Series(np.concatenate([a.to_numpy(dtype), b.to_numpy(dtype)]), copy=False)
+        else:
+            columns[name] = pd.concat([a, b], ignore_index=True)
+        del a
+    return pd.DataFrame(columns, copy=False)
+
+
+def _fill_censored(store: EventStore, old: pd.DataFrame, options: dict[str, Any]) -> pd.DataFrame:
+    """Labels of rows whose cutoff was censored when they were built, if now observable (only
+    those rows are touched)."""
+    missing = old["churned"].isna().to_numpy()
+    if not missing.any():
+        return old
+    open_cutoffs = sorted(pd.to_datetime(old.loc[missing, "cutoff"].unique()).to_pydatetime())
+    spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
+    labels = pl.concat(
+        label_frame(store, c, spells=spells, **options).with_columns(cutoff=pl.lit(c, pl.Datetime("us")))
+        for c in open_cutoffs
+    ).select(*KEY, "churned", "churn_type")
+    asked = pl.from_pandas(old.loc[missing, KEY]).with_columns(pl.col("cutoff").cast(pl.Datetime("us")))
+    found = asked.join(labels, on=KEY, how="left", maintain_order="left")
+    churned = old["churned"].astype("Int64").to_numpy(dtype="float64", na_value=np.nan, copy=True)
+    churned[missing] = found["churned"].cast(pl.Float64).to_numpy()
+    churn_type = old["churn_type"].to_numpy(dtype=object, copy=True)
+    churn_type[missing] = found["churn_type"].to_numpy()
+    return old.assign(churned=pd.array(churned).astype("Int64"), churn_type=churn_type)
 
 
 def _check_same_options(old: pd.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> None:
@@ -281,33 +318,3 @@ def _check_same_options(old: pd.DataFrame, options: dict[str, Any], windows: tup
     missing = {ID, "cutoff", "churned", "churn_type"} - set(old.columns)
     if missing:
         raise ChurnriskError(f"the existing training set lacks the columns {sorted(missing)}.")
-
-
-def _from_pandas(old: pd.DataFrame) -> pl.DataFrame:
-    frame = pl.from_pandas(old)
-    return frame.with_columns(
-        pl.col("cutoff").cast(pl.Datetime("us")),
-        pl.col("churned").cast(pl.Int8),
-        pl.col("churn_type").cast(pl.String),
-        pl.col(pl.Categorical).cast(pl.String),
-    )
-
-
-def _fill_censored(store: EventStore, old: pl.DataFrame, options: dict[str, Any]) -> pl.DataFrame:
-    """Labels of rows whose cutoff was censored when they were built, if now observable."""
-    open_cutoffs = old.filter(pl.col("churned").is_null())["cutoff"].unique().sort().to_list()
-    if not open_cutoffs:
-        return old
-    spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
-    labels = pl.concat(
-        label_frame(store, c, spells=spells, **options).with_columns(cutoff=pl.lit(c, pl.Datetime("us")))
-        for c in open_cutoffs
-    ).select(*KEY, pl.col("churned").alias("_churned"), pl.col("churn_type").alias("_type"))
-    return (
-        old.join(labels, on=KEY, how="left", maintain_order="left")
-        .with_columns(
-            churned=pl.coalesce("churned", "_churned"),
-            churn_type=pl.when(pl.col("churned").is_null()).then("_type").otherwise("churn_type"),
-        )
-        .drop("_churned", "_type")
-    )

@@ -70,7 +70,7 @@ def numeric_values(column: pl.Series) -> np.ndarray:
 
 def promoted(a: np.dtype, b: np.dtype) -> np.dtype:
     """The dtype holding both, keeping 32-bit features 32-bit (numpy takes int32 + float32 to float64)."""
-    if {a, b} <= {np.dtype(np.int32), np.dtype(np.float32)}:
+    if a != b and {a, b} <= {np.dtype(np.int32), np.dtype(np.float32)}:
         return np.dtype(np.float32)
     return np.result_type(a, b)
 

@@ -191,3 +191,35 @@ def test_customers_outside_the_population_at_one_cutoff_only():
         build_training_set(store, cutoffs[:1], **options), store, cutoffs[1:], **options
     )
     assert_frame_equal(updated, full, check_exact=True)
+
+
+def test_append_keeps_32_bit_counts_and_merges_categories():
+    from churnrisk.training import _append
+
+    old = pd.DataFrame(
+        {
+            "n": pd.Series([1, 2], dtype="int32"),
+            "x": pd.Series([0.5, 1.5], dtype="float32"),
+            "plan": pd.Categorical(["pro", "basic"]),
+            "churned": pd.array([1, 0], dtype="Int64"),
+        }
+    )
+    added = pd.DataFrame(
+        {
+            "n": pd.Series([3.0, float("nan")], dtype="float32"),
+            "x": pd.Series([2.5, 3.5], dtype="float32"),
+            "plan": pd.Categorical(["team", "pro"]),
+            "churned": pd.array([None, 1], dtype="Int64"),
+        }
+    )
+    out = _append(old, added)
+    assert out.dtypes.astype(str).to_dict() == {
+        "n": "float32",
+        "x": "float32",
+        "plan": "category",
+        "churned": "Int64",
+    }
+    assert out["n"].tolist()[:3] == [1.0, 2.0, 3.0] and pd.isna(out["n"].iloc[3])
+    assert out["plan"].cat.categories.tolist() == ["basic", "pro", "team"]
+    assert out["plan"].tolist() == ["pro", "basic", "team", "pro"]
+    assert out["churned"].tolist() == [1, 0, pd.NA, 1]

@@ -2,7 +2,7 @@
 
 Every row is one customer at one cutoff (DESIGN §3): features see only events up to the cutoff,
 the label only ``(cutoff + lead_time, cutoff + lead_time + horizon]``. The event tables are
-sorted by customer and time once and reused for every cutoff. Rows of a censored cutoff (its
+put in time order and encoded once, and reused for every cutoff. Rows of a censored cutoff (its
 horizon runs past the end of the data) are kept with a missing ``churned``, so that
 :func:`update_training_set` can fill them in once the outcome is known, next to the rows of the
 new cutoffs, without rebuilding history.

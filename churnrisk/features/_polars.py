@@ -1,10 +1,12 @@
-"""The Polars executor: turns the declarations of :mod:`._spec` into one lazy query per table.
+"""The default executor: the declarations of :mod:`._spec` over Polars frames and numpy arrays.
 
-Per table and cutoff: keep rows with event time ``<= cutoff``, hide the ``known_when`` times that
-lie after the cutoff, add the row-level helpers, then one ``group_by(customer_id).agg([...])``
-computes every statistic of every window as a conditional aggregation (no join per window, no
-Python per customer). Derived columns and fills are applied after joining the families onto the
-population.
+Once per store (:func:`prepare_tables`): each table keeps the columns its family reads, in event
+time order, with customer ids as dense integer slots and times as integer microseconds. Per
+cutoff and family (:class:`_Cut`): the rows up to the cutoff are a prefix and each window a slice
+of it; counts and sums are ``numpy.bincount`` over the slots of the slice, the latest or earliest
+time ``ufunc.at``, row filters (``where``) boolean masks from Polars expressions. Statistics are
+turned into 32-bit output columns one at a time, missing values and fills applied, derived columns
+computed; families run on two threads.
 """
 
 from __future__ import annotations

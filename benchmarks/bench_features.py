@@ -6,6 +6,8 @@ time and peak memory of
 
 * one cutoff in-process (load the Parquet store + ``build_features``), median of 3, each run in a
   fresh subprocess so that peak memory (``ru_maxrss``) is that run's own;
+* the whole ``churnrisk features`` command (imports, reading and validating the store, features,
+  writing the Parquet file), median of 3;
 * ``build_training_set`` over 12 monthly cutoffs, and ``update_training_set`` adding the 12th
   month to a stored training set of the first 11 (the time excludes building the stored set);
 * the same purchases/support/payments/surveys features written the idiomatic pandas way
@@ -127,7 +129,37 @@ def _peak_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
 
 
+def _command(folder: Path) -> None:
+    """``churnrisk features FOLDER --cutoff ... -o features.parquet`` as a user runs it (imports,
+    reading and validating the store, features, writing the file), timed from before the import."""
+    import tempfile
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    from churnrisk.cli import app
+
+    out = Path(tempfile.mkdtemp()) / "features.parquet"
+    app(["features", str(folder), "--cutoff", f"{CUTOFF:%Y-%m-%d}", "-o", str(out)], standalone_mode=False)
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    columns = pl.scan_parquet(out).collect_schema().len()
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "load": 0.0,
+                "compute": seconds,
+                "compute_cpu": cpu,
+                "cpu": cpu,
+                "peak_gib": _peak_gib(),
+                "shape": [pl.scan_parquet(out).select(pl.len()).collect().item(), columns],
+            }
+        )
+    )
+
+
 def child(mode: str, folder: Path) -> None:
+    if mode == "command":
+        _command(folder)
+        return
     from churnrisk.features import build_features
     from churnrisk.store import EventStore
 
@@ -274,6 +306,10 @@ def main() -> None:
     print("rows:", ", ".join(f"{k}={v:,}" for k, v in sizes.items()))
     ours = _report(
         "one cutoff, churnrisk (load + build_features)", [_run_child("one", folder) for _ in range(args.runs)]
+    )
+    _report(
+        "the whole `churnrisk features ... -o f.parquet`",
+        [_run_child("command", folder) for _ in range(args.runs)],
     )
     if not args.skip_twelve:
         _report("12 monthly cutoffs, build_training_set", [_run_child("twelve", folder) for _ in range(1)])

@@ -273,7 +273,7 @@ def _append(old: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
     for name in list(old.columns):
         a, b = old.pop(name), added.pop(name)
         if isinstance(a.dtype, pd.CategoricalDtype) or isinstance(b.dtype, pd.CategoricalDtype):
-            both = union_categoricals([a.astype("category"), b.astype("category")], sort_categories=True)
+            both = union_categoricals([_category(a), _category(b)], sort_categories=True)
             columns[name] = pd.Series(both, copy=False)
         elif isinstance(a.dtype, np.dtype) and isinstance(b.dtype, np.dtype) and a.dtype.kind in "iuf":
             dtype = promoted(a.dtype, b.dtype)
@@ -282,6 +282,12 @@ def _append(old: pd.DataFrame, added: pd.DataFrame) -> pd.DataFrame:
             columns[name] = pd.concat([a, b], ignore_index=True)
         del a
     return pd.DataFrame(columns, copy=False)
+
+
+def _category(values: pd.Series) -> pd.Series:
+    """``values`` as a categorical with ``str`` categories (text of any pandas string dtype)."""
+    out = values.astype("category")
+    return out.cat.set_categories(pd.Index(out.cat.categories.astype(object), dtype="str"))
 
 
 def _fill_censored(store: EventStore, old: pd.DataFrame, options: dict[str, Any]) -> pd.DataFrame:

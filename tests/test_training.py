@@ -223,3 +223,16 @@ def test_append_keeps_32_bit_counts_and_merges_categories():
     assert out["plan"].cat.categories.tolist() == ["basic", "pro", "team"]
     assert out["plan"].tolist() == ["pro", "basic", "team", "pro"]
     assert out["churned"].tolist() == [1, 0, pd.NA, 1]
+
+
+def test_append_merges_text_of_different_pandas_dtypes():
+    import polars as pl
+
+    from churnrisk.features._build import to_pandas_column
+    from churnrisk.training import _append
+
+    old = pd.DataFrame({"group": to_pandas_column(pl.Series([None, None], dtype=pl.String))})  # no categories
+    added = pd.DataFrame({"group": pd.Series(["promoter", None], dtype="string")})
+    out = _append(old, added)
+    assert out["group"].cat.categories.tolist() == ["promoter"]
+    assert out["group"].isna().tolist() == [True, True, False, True]

@@ -83,7 +83,7 @@ def to_pandas_column(column: pl.Series) -> pd.Series:
         return column.to_pandas()
     categories = column.drop_nulls().unique().sort()
     codes = column.cast(pl.Enum(categories)).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
-    dtype = pd.CategoricalDtype(categories.to_list())
+    dtype = pd.CategoricalDtype(pd.Index(categories.to_list(), dtype="str"))  # str even when empty
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), copy=False)
 
 

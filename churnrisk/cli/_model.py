@@ -125,25 +125,18 @@ def train_command(
     if table is not None and label is None:
         raise typer.BadParameter("snapshot mode needs --label COLUMN", param_hint="--label")
     dates = _parse_cutoffs(cutoffs)
+    options = {
+        "definition": definition,
+        "horizon": horizon,
+        "lookback": lookback,
+        "lead_time": lead_time,
+        "model": model,
+        "config": config,
+        "encoding": encoding,
+        "random_state": random_state,
+    }
     with user_errors():
-        fitted = _train(
-            data,
-            table,
-            label,
-            id_column,
-            definition,
-            horizon,
-            lookback,
-            lead_time,
-            dates,
-            first_cutoff,
-            last_cutoff,
-            every,
-            model,
-            config,
-            encoding,
-            random_state,
-        )
+        fitted = _train(data, table, label, id_column, dates, first_cutoff, last_cutoff, every, **options)
         path = _save(fitted, output, overwrite)
         if metrics is not None:
             _write_json(
@@ -160,24 +153,9 @@ def train_command(
     console.print(f"Model written to {path} (metadata in {path.with_suffix('.json')}).")
 
 
-def _train(
-    data,
-    table,
-    label,
-    id_column,
-    definition,
-    horizon,
-    lookback,
-    lead_time,
-    dates,
-    first,
-    last,
-    every,
-    model,
-    config,
-    encoding,
-    random_state,
-):
+def _train(data, table, label, id_column, dates, first, last, every, *, config, encoding, **options):
+    """Snapshot mode (``table``) or an event store (``data``): read, choose cutoffs, train."""
+    model, random_state = options["model"], options["random_state"]
     if table is not None:
         from churnrisk.snapshot import read_snapshot, train_snapshot
 
@@ -192,17 +170,9 @@ def _train(
     if dates is None and first is not None and last is not None:
         dates = cutoff_range(first, last, every=every)
     elif dates is None:
+        horizon, lead_time = options["horizon"], options["lead_time"]
         dates = default_cutoffs(store, horizon=horizon, lead_time=lead_time, every=every)
-    return train_model(
-        store,
-        cutoffs=dates,
-        horizon=horizon,
-        definition=definition,
-        lookback=lookback,
-        lead_time=lead_time,
-        model=model,
-        random_state=random_state,
-    )
+    return train_model(store, cutoffs=dates, **options)
 
 
 def _save(fitted, output: Path, overwrite: bool) -> Path:

@@ -612,20 +612,23 @@ def _customers_part(
     slots: _Slots,
     cutoff: datetime,
     positions: np.ndarray | slice,
-    size: int,
+    outside: np.ndarray | None,
 ) -> pl.DataFrame | None:
-    """The customers table's own features (one row per customer): no grouping, a gather."""
+    """The customers table's own features (one row per customer): no grouping, a gather; missing
+    for those ``outside`` the population."""
     features = family_features(family, frame.columns)
     aggs = [f for f in features if isinstance(f, Agg)]
     if not aggs:
         return None
     exprs = [_row_expr(a, family, cutoff).alias(feature_name(family, a.name, None)) for a in aggs]
     values = frame.select(exprs)
-    row = np.full(size, -1, dtype=np.int64)
+    row = np.full(slots.size, -1, dtype=np.int64)
     slot = slots(frame[ID])
     known = slot >= 0
     row[slot[known]] = np.arange(frame.height)[known]
     found = row[positions]
+    if outside is not None:
+        found[outside] = -1
     gathered = values[np.maximum(found, 0)] if frame.height else values.clear(len(found))
     ok = pl.Series(found >= 0)
     part = gathered.with_columns(pl.when(ok).then(pl.col(c)).alias(c) for c in gathered.columns)
@@ -694,10 +697,9 @@ def feature_frame(
     """Every family's features at ``cutoff``: one row per customer of the population, sorted by id.
 
     ``tables`` may be the result of :func:`prepare_tables`, to share the encoding between many
-    cutoffs. ``customers`` (sorted
-    ids) asks for exactly those rows instead, as a left join onto the population would give them
-    (missing features for ids outside it). Families run two at a time: the peak memory holds the
-    work of two families, not of all of them at once.
+    cutoffs. ``customers`` (sorted ids) asks for exactly those rows instead, as a left join onto
+    the population would give them (missing features for ids outside it). Families run two at a
+    time: the peak memory holds the work of two families, not of all of them at once.
     """
     prepared = prepare_tables(tables)
     population = _population(prepared, cutoff)
@@ -711,7 +713,7 @@ def feature_frame(
     positions: np.ndarray | slice = slots
     if len(slots) == prepared.slots.size and bool((slots == np.arange(len(slots))).all()):
         positions = slice(0, prepared.slots.size)  # every customer in slot order: views, no gathers
-    present = [
+    families = [
         f
         for f in FAMILIES
         if f.name in prepared.prepared or (f.one_row_per_customer and f.table in prepared.tables)
@@ -721,16 +723,12 @@ def feature_frame(
         if family.name in prepared.prepared:
             return _event_part(family, prepared, cutoff, windows, positions, outside)
         frame = prepared.tables[family.table]
-        part = _customers_part(family, frame, prepared.slots, cutoff, positions, prepared.slots.size)
-        if part is not None and outside is not None:
-            inside = pl.lit(pl.Series(~outside))
-            part = compact(part.select(pl.when(inside).then(pl.col(c)).alias(c) for c in part.columns))
-        return part
+        return _customers_part(family, frame, prepared.slots, cutoff, positions, outside)
 
     # The largest tables first, so that the two threads finish together.
-    by_size = sorted(present, key=lambda f: -prepared.tables[f.table].height)
+    by_size = sorted(families, key=lambda f: -prepared.tables[f.table].height)
     parts = dict(zip(by_size, _in_threads(part_of, by_size), strict=True))
-    out = [ids.to_frame(), *(part for f in present if (part := parts[f]) is not None)]
+    out = [ids.to_frame(), *(part for f in families if (part := parts[f]) is not None)]
     return pl.concat(out, how="horizontal")
 
 

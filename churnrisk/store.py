@@ -32,7 +32,7 @@ import codecs
 import io
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -235,12 +235,17 @@ class EventStore:
         *,
         config: StoreConfig | None = None,
         encoding: str | None = None,
+        columns: Mapping[str, Collection[str] | None] | None = None,
     ) -> EventStore:
         """Read every contract table found in ``folder`` (``<table>.csv`` or ``<table>.parquet``).
 
         ``encoding`` (of the CSV files) overrides the config's. Problems with the files themselves
         (empty, header only, not UTF-8, unreadable, both a CSV and a Parquet file) do not stop the
         reading: they are kept in ``load_problems`` and reported with every other problem.
+
+        ``columns`` reads only the tables it names and, of each, only the given contract columns
+        and the required ones (``None``: every column), e.g. what the features use
+        (:func:`churnrisk.features.feature_inputs`): Parquet files are then read in part.
         """
         config = config or StoreConfig()
         folder = Path(folder)
@@ -254,13 +259,14 @@ class EventStore:
             _check_encoding(encoding)
         raw: dict[str, pl.DataFrame] = {}
         problems: list[Problem] = []
-        for name in TABLES:
+        for name in TABLES if columns is None else [t for t in TABLES if t in columns]:
             table_config = config.table(name)
             path = _find_file(folder, name, table_config, problems)
             if path is None:
                 continue
             table_encoding = encoding or table_config.get("encoding") or config.encoding
-            frame = _read_file(name, path, table_encoding, table_config, problems)
+            wanted = None if columns is None else _wanted(name, columns[name], table_config)
+            frame = _read_file(name, path, table_encoding, table_config, problems, wanted)
             if frame is not None:
                 raw[name] = frame
         return _build(raw, config, problems=problems, source=str(folder))
@@ -292,8 +298,21 @@ def _find_file(
     return found[0] if found else None
 
 
+def _wanted(name: str, columns: Collection[str] | None, table_config: Mapping[str, Any]) -> set[str] | None:
+    """The file's column names to read for the contract ``columns`` (and the required ones)."""
+    if columns is None:
+        return None
+    mapping = table_config.get("columns", {})
+    return {mapping.get(c, c) for c in {*columns, *TABLES[name].required}}
+
+
 def _read_file(
-    name: str, path: Path, encoding: str, table_config: Mapping[str, Any], problems: list[Problem]
+    name: str,
+    path: Path,
+    encoding: str,
+    table_config: Mapping[str, Any],
+    problems: list[Problem],
+    wanted: set[str] | None = None,
 ) -> pl.DataFrame | None:
     if path.stat().st_size == 0:
         problems.append(Problem(name, None, f"{path.name} is empty (not even a header)"))
@@ -301,9 +320,12 @@ def _read_file(
     frame: pl.DataFrame | None
     try:
         if path.suffix.lower() == ".parquet":
-            frame = pl.read_parquet(path)
+            keep = None if wanted is None else [c for c in pl.read_parquet_schema(path) if c in wanted]
+            frame = pl.read_parquet(path, columns=keep or None)  # none of them: all, to report
         else:
             frame = _read_csv(name, path, encoding, str(table_config.get("separator", ",")), problems)
+            if frame is not None and wanted is not None:
+                frame = frame.select(c for c in frame.columns if c in wanted)
     except pl.exceptions.NoDataError:
         problems.append(Problem(name, None, f"{path.name} is empty (not even a header)"))
         return None
@@ -437,7 +459,8 @@ def _build(
                 )
             )
         if not missing:
-            tables[name] = _coerce(spec, frame, config.table(name), problems)
+            # contiguous columns: numpy views of them cost no copy (Parquet reads one chunk per row group)
+            tables[name] = _coerce(spec, frame, config.table(name), problems).rechunk()
     tables = _unify_ids(tables)
     return EventStore(tables, load_problems=problems, source=source)
 

@@ -480,3 +480,27 @@ def test_text_customer_ids_give_the_same_features(features):
     got = build_features(EventStore.from_frames(tables), CUTOFF, windows=(30, 90))
     assert got.index.tolist() == [f"c{i:02d}" for i in features.index]
     assert_frame_equal(got.reset_index(drop=True), features.reset_index(drop=True))
+
+
+@pytest.mark.parametrize(
+    "relabel",
+    [
+        lambda i: i + 3_000_000_000,  # a compact range far from zero: slots are id - low
+        lambda i: i * 10_000_019,  # sparse: slots are positions among the customers' ids
+        lambda i: i - 1,  # starting at zero: the ids are their own slots
+    ],
+    ids=["offset", "sparse", "from-zero"],
+)
+def test_integer_ids_of_any_range_give_the_same_features(features, relabel):
+    """Every way of mapping ids to slots gives the same values, and events of an id that is no
+    customer's (7, within the range of the others; 10**12, beyond it) are never counted."""
+    tables = {
+        name: frame.assign(customer_id=frame["customer_id"].map(relabel)) for name, frame in _tables().items()
+    }
+    strangers = pd.DataFrame(
+        {"customer_id": [relabel(7), 10**12], "ordered_at": [CUTOFF, CUTOFF], "amount": [1e6, 1e6]}
+    )
+    tables["orders"] = pd.concat([tables["orders"], strangers], ignore_index=True)
+    got = build_features(EventStore.from_frames(tables), CUTOFF, windows=(30, 90))
+    assert got.index.tolist() == [relabel(i) for i in features.index]
+    assert_frame_equal(got.reset_index(drop=True), features.reset_index(drop=True))

@@ -523,3 +523,45 @@ def test_iso_parsing_matches_python(values, offset):
     shift = timedelta(minutes=offset or 0)
     expected = [_truncate(m, precision) - shift for m, _, precision, _ in values]
     assert _parse_iso(pl.Series(texts)).to_list() == expected
+
+
+def test_columns_reads_only_the_named_tables_and_columns(tmp_path):
+    """``columns=``: tables not named are not read; of the others, the named contract columns (by
+    the config's names for them) and the required ones; columns outside the contract only when
+    asked for all (``None``). Every column is contiguous (one chunk)."""
+    write(tmp_path, "customers.csv", "customer_id,segment\n1,a\n2,b\n")
+    pl.DataFrame(
+        {
+            "CustomerID": [1, 2],
+            "When": times("2024-01-01", "2024-01-02"),
+            "Revenue": [3.0, 4.0],
+            "category": ["x", "y"],
+            "note": ["n1", "n2"],
+        }
+    ).write_parquet(tmp_path / "orders.parquet", row_group_size=1)
+    write(tmp_path, "tickets.csv", "customer_id,opened_at,category\n1,2024-01-01,a\n")
+    write(tmp_path, "payments.csv", "customer_id,attempted_at,status,amount\n1,2024-01-01,failed,5\n")
+    config = StoreConfig(
+        tables={
+            "orders": {"columns": {"customer_id": "CustomerID", "ordered_at": "When", "amount": "Revenue"}}
+        }
+    )
+    store = EventStore.from_folder(
+        tmp_path,
+        config=config,
+        columns={"customers": None, "orders": {"customer_id"}, "payments": {"amount"}},
+    )
+    assert sorted(store.tables) == ["customers", "orders", "payments"]
+    assert store["customers"].columns == ["customer_id", "segment"]
+    assert store["orders"].columns == ["customer_id", "ordered_at", "amount"]  # the required ones
+    assert store["orders"]["amount"].to_list() == [3.0, 4.0]
+    assert store["orders"]["amount"].n_chunks() == 1  # two row groups, one chunk
+    assert store["payments"].columns == ["customer_id", "attempted_at", "status", "amount"]
+    assert not store.load_problems
+
+
+def test_columns_still_reports_a_missing_required_column(tmp_path):
+    write(tmp_path, "customers.csv", CUSTOMERS)
+    pl.DataFrame({"customer_id": [1], "amount": [1.0]}).write_parquet(tmp_path / "orders.parquet")
+    store = EventStore.from_folder(tmp_path, columns={"customers": None, "orders": {"amount"}})
+    assert "missing required column" in problems_of(store)[("orders", "ordered_at")]

@@ -8,7 +8,7 @@ column or a customer's value into words, from the same declarations.
 from churnrisk.features._build import build_features
 from churnrisk.features._describe import describe_feature, explain, feature_columns
 from churnrisk.features._partitioned import PartitionedFeatures, build_features_partitioned
-from churnrisk.features._spec import DEFAULT_WINDOWS, FAMILIES
+from churnrisk.features._spec import DEFAULT_WINDOWS, FAMILIES, feature_inputs
 
 __all__ = [
     "DEFAULT_WINDOWS",
@@ -19,6 +19,7 @@ __all__ = [
     "describe_feature",
     "explain",
     "feature_columns",
+    "feature_inputs",
 ]
 
 

@@ -11,6 +11,7 @@ computed; families run on two threads.
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -175,10 +176,12 @@ def _finish(
 # ---------------------------------------------------------------------- customers as dense slots
 @dataclass(frozen=True)
 class _Slots:
-    """Maps customer ids to dense integer slots ``0 .. size - 1`` (``-1``: not a customer).
+    """Maps customer ids to integer slots ``0 .. size - 1``.
 
-    Integer ids in a compact range use ``id - low`` (no hashing, no lookup); other ids (text,
-    sparse integers) their position among the customers' ids.
+    Integer ids in a compact range are their own slots when the range starts near zero (an event
+    table's ids are then used as they are: no copy), ``id - low`` otherwise; other ids (text,
+    sparse integers) their position among the customers' ids. Slots that no customer has are
+    never output.
     """
 
     ids: pl.Series  # the customers' ids, sorted
@@ -191,20 +194,25 @@ class _Slots:
         if ids.dtype.is_integer() and ids.len():
             low, high = int(ids[0]), int(ids[-1])
             if high - low < 4 * ids.len() + 1024:
+                low = 0 if 0 <= low <= ids.len() + 1024 else low
                 return cls(ids, low, high - low + 1)
         return cls(ids, None, ids.len())
 
-    def __call__(self, ids: pl.Series) -> np.ndarray:
+    def __call__(self, ids: pl.Series, *, unknown: int = -1) -> np.ndarray:
+        """The slots of ``ids`` (read-only); ids that are not customers' get ``unknown``."""
         if self.low is not None and ids.dtype.is_integer():
             raw = (ids.fill_null(self.low - 1) if ids.has_nulls() else ids).to_numpy()
+            inside = not len(raw) or (raw.min() >= self.low and raw.max() < self.low + self.size)
+            if self.low == 0 and inside and raw.dtype == np.int64:
+                return raw  # the ids themselves
             slot = np.subtract(raw, self.low, dtype=np.int64)  # one new array: the slots
-            if len(slot) and (slot.min() < 0 or slot.max() >= self.size):
-                slot[(slot < 0) | (slot >= self.size)] = -1
+            if not inside:
+                slot[(slot < 0) | (slot >= self.size)] = unknown
             return slot
         codes = ids.replace_strict(
-            self.ids, np.arange(self.size, dtype=np.int64), default=-1, return_dtype=pl.Int64
+            self.ids, np.arange(self.size, dtype=np.int64), default=unknown, return_dtype=pl.Int64
         )
-        return codes.fill_null(-1).to_numpy(writable=True)
+        return codes.fill_null(unknown).to_numpy()
 
 
 @dataclass
@@ -254,9 +262,8 @@ def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table
     lags = [h for h in family.helpers if isinstance(h, Lag) and h.column in rows.columns]
     if lags:
         rows = rows.hstack(_lagged(rows, lags))
-    slot = slots(rows[ID])
-    slot[slot < 0] = slots.size  # rows of ids that are not customers: counted apart, never output
-    return _Table(rows.drop(ID), slot, time)
+    # rows of ids that are not customers: counted apart (slot ``size``), never output
+    return _Table(rows.drop(ID), slots(rows[ID], unknown=slots.size), time)
 
 
 def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
@@ -269,7 +276,9 @@ def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
     grouped = rows.select(ID, *(h.column for h in lags))[order]
     same = pl.col(ID) == pl.col(ID).shift(1)
     previous = grouped.select(pl.when(same).then(pl.col(h.column).shift(1)).alias(h.name) for h in lags)
-    return previous[order.arg_sort()]
+    back = np.empty(len(order), dtype=np.int64)
+    back[order.to_numpy()] = np.arange(len(order))  # the inverse permutation, without a second sort
+    return previous[back]
 
 
 def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> PreparedTables:
@@ -332,10 +341,10 @@ class _Cut:
         if durations:
             frame = frame.with_columns(_duration(h).alias(h.name) for h in durations)
         self.frame = frame
-        self._rows: np.ndarray | None = None
         self._starts: dict[int, int] = {}
         self._masks: dict[tuple[Where, ...], np.ndarray | None] = {}
         self._extremes: dict[tuple[Any, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._lasts: dict[tuple[Any, ...], np.ndarray] = {}
         self._columns: dict[str, tuple[np.ndarray, np.ndarray | None]] = {}
         for h in family.helpers:
             if isinstance(h, LastTime) and set(h.columns) <= set(frame.columns):
@@ -347,12 +356,10 @@ class _Cut:
             self._starts[age] = int(np.searchsorted(self.time, self.cut - age, side="right"))
         return self._starts[age]
 
-    @property
+    @functools.cached_property
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
-        if self._rows is None:
-            self._rows = np.bincount(self.slot, minlength=self.size)
-        return self._rows
+        return np.bincount(self.slot, minlength=self.size)
 
     # -------------------------------------------------------------- rows and columns
     def mask(self, where: tuple[Where, ...]) -> np.ndarray | None:
@@ -380,15 +387,19 @@ class _Cut:
         if agg.span == "history":
             return slice(0, self.n), None
         if agg.span == "open":
-            return slice(0, self.n), self.frame[self.family.end].is_null().to_numpy()  # type: ignore[index]
+            return slice(0, self.n), self.end == _LATEST
         w = window * _DAY_US  # type: ignore[operator]
         if agg.span == "window":
             return slice(self.start(w), self.n), None
         if agg.span == "prior":
             return slice(self.start(2 * w), self.start(w)), None
         # open at the window start: started by then, not ended by then (ends after the cutoff are hidden)
-        end = _micros(self.frame[self.family.end], _LATEST)  # type: ignore[index]
-        return slice(0, self.start(w)), end > self.cut - w
+        return slice(0, self.start(w)), self.end > self.cut - w
+
+    @functools.cached_property
+    def end(self) -> np.ndarray:
+        """The end times as microseconds (``_LATEST``: not ended by the cutoff)."""
+        return _micros(self.frame[self.family.end], _LATEST)  # type: ignore[index]
 
     def _select(self, rows: _Rows, x: np.ndarray | None = None) -> tuple[np.ndarray, Any]:
         """The slots (and values of ``x``) of ``rows``."""
@@ -415,7 +426,8 @@ class _Cut:
         out = np.full(self.size, start, dtype=x.dtype)
         slot, values = self._select(rows, x)
         (np.maximum if largest else np.minimum).at(out, slot, values)
-        return out, self._count(rows) > 0
+        # whole numbers (times) never equal the start value; floats may be infinite
+        return out, out != start if x.dtype.kind == "i" else self._count(rows) > 0
 
     def _time_extreme(
         self, key: tuple[Any, ...], rows: _Rows, *, largest: bool
@@ -426,11 +438,16 @@ class _Cut:
             self._extremes[key] = self._extreme(self.time, rows, largest=largest)
         return self._extremes[key]
 
+    def _positions(self, rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
+        """The slots and row positions of ``rows``."""
+        part, m = rows
+        position = np.arange(part.start, part.stop) if m is None else np.flatnonzero(m[part]) + part.start
+        return self.slot[position], position
+
     def _last(self, rows: _Rows) -> np.ndarray:
         """Row position of each customer's last row among ``rows`` (in time order), ``-1`` if none."""
         out = np.full(self.size, -1, dtype=np.int64)
-        slot, position = self._select(rows, np.arange(self.n))
-        np.maximum.at(out, slot, position)
+        np.maximum.at(out, *self._positions(rows))
         return out
 
     def _last_time(self, helper: LastTime) -> pl.Series:
@@ -460,19 +477,21 @@ class _Cut:
                 return self._typed(sums, agg.column), None
             n = self._count(rows)
             return sums / np.maximum(n, 1), n > 0
+        key = (agg.where, agg.span, window if agg.windowed else None)
         if stat in ("last", "prev"):
-            last = self._last(rows)
+            if key not in self._lasts:
+                self._lasts[key] = self._last(rows)
+            last = self._lasts[key]
             if stat == "prev":
                 not_last = np.ones(self.n, dtype=bool)
                 not_last[last[last >= 0]] = False
                 last = self._last((part, _and_np(rows[1], not_last)))
             return self._gather(agg.column or self.family.time, last)
         if stat == "n_unique":
-            slot, position = self._select(rows, np.arange(self.n))
+            slot, position = self._positions(rows)
             column = self.frame[agg.column or self.family.time].gather(position)
             pairs = pl.DataFrame({"slot": slot, "x": column}).drop_nulls().unique()
             return np.bincount(pairs["slot"].to_numpy(), minlength=self.size), None
-        key = (agg.where, agg.span, window if agg.windowed else None)
         if stat in ("days_since", "days_since_first"):
             latest, found = self._time_extreme(key, rows, largest=stat == "days_since")
             return (self.cut - latest) / _DAY_US, found
@@ -711,8 +730,8 @@ def feature_frame(
         outside = None if inside.all() else ~inside
         slots = np.where(inside, slots, 0)
     positions: np.ndarray | slice = slots
-    if len(slots) == prepared.slots.size and bool((slots == np.arange(len(slots))).all()):
-        positions = slice(0, prepared.slots.size)  # every customer in slot order: views, no gathers
+    if len(slots) and bool((slots == np.arange(slots[0], slots[0] + len(slots))).all()):
+        positions = slice(int(slots[0]), int(slots[0]) + len(slots))  # consecutive slots: views, no gathers
     families = [
         f
         for f in FAMILIES

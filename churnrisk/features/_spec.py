@@ -53,6 +53,7 @@ __all__ = [
     "Lag",
     "LastTime",
     "Where",
+    "feature_inputs",
 ]
 
 #: Default look-back windows, in days.
@@ -198,6 +199,16 @@ class Family:
     def __post_init__(self) -> None:
         ordered = any(isinstance(f, Agg) and f.stat in ("last", "prev") for f in self.features)
         object.__setattr__(self, "order_needed", ordered or any(isinstance(h, Lag) for h in self.helpers))
+
+    @property
+    def inputs(self) -> frozenset[str] | None:
+        """The columns of its table that the family reads (``None``: all of them, ``attributes``)."""
+        if self.attributes:
+            return None
+        read = {"customer_id", self.time, *self.known_when, *([self.end] if self.end else [])}
+        read |= {c for f in self.features if isinstance(f, Agg) for c in f.columns}
+        read |= {c for h in self.helpers for c in h.columns}
+        return frozenset(read - {h.name for h in self.helpers})
 
 
 def _failed() -> tuple[Where, ...]:
@@ -414,3 +425,14 @@ FAMILIES: tuple[Family, ...] = (
         attributes=True,
     ),
 )
+
+
+def feature_inputs(families: tuple[Family, ...] = FAMILIES) -> dict[str, frozenset[str] | None]:
+    """The columns the features read, by table (``None``: all columns), e.g. for
+    ``EventStore.from_folder(folder, columns=feature_inputs())``."""
+    out: dict[str, frozenset[str] | None] = {}
+    for family in families:
+        inputs = family.inputs
+        before = out.get(family.table, frozenset())
+        out[family.table] = None if inputs is None or before is None else before | inputs
+    return out

@@ -11,7 +11,9 @@ time and peak memory of
 * ``build_training_set`` over 12 monthly cutoffs, and ``update_training_set`` adding the 12th
   month to a stored training set of the first 11 (built beforehand in its own process, so that
   the update's time and peak memory are its own: reading the stored set, the new month, the
-  combined result);
+  combined result); then ``append_training_set`` doing the same on a folder of per-cutoff files
+  (the 12th month written as a new file, the 11th, stored as censored, relabelled; the other ten
+  files untouched);
 * the same purchases/support/payments/surveys features written the idiomatic pandas way
   (``groupby().agg`` per window, a 24-column subset with the same names: see ``pandas_features``),
   and the ratio pandas / churnrisk (churnrisk computes all its columns, so the ratio is a lower
@@ -162,25 +164,37 @@ def child(mode: str, folder: Path) -> None:
     if mode == "command":
         _command(folder)
         return
-    from churnrisk.features import build_features
+    from churnrisk.features import build_features, feature_inputs
     from churnrisk.store import EventStore
 
     t0 = time.perf_counter()
-    store = EventStore.from_folder(folder) if mode != "pandas" else None
+    # one cutoff reads only the columns the features use, as a lazy query would
+    columns = feature_inputs() if mode == "one" else None
+    store = EventStore.from_folder(folder, columns=columns) if mode != "pandas" else None
     loaded = time.perf_counter() - t0
-    if mode in ("stored", "update"):
+    if mode in ("stored", "update", "stored-folder", "append-folder"):
         from churnrisk import training
 
         cutoffs = training.make_cutoffs("2022-07-31", "2023-06-30", every="1M")
         options = {"definition": "subscription", "horizon": 30}
         stored = folder.parent / f"{folder.name}-training-first-11-months.parquet"
+        parts = folder.parent / f"{folder.name}-training-first-11-months"  # a folder, one file per cutoff
     if mode == "stored":  # the stored training set for "update" (built in its own process)
         training.build_training_set(store, cutoffs[:-1], **options).to_parquet(stored, index=False)
         print(json.dumps({"written": str(stored)}))
         return
+    if mode == "stored-folder":  # the same 11 months as a folder, for "append-folder"
+        training.write_training_set(parts, store, cutoffs[:-1], overwrite=True, **options)
+        _as_if_censored(parts / f"cutoff={cutoffs[-2]:%Y-%m-%d}.parquet")
+        print(json.dumps({"written": str(parts)}))
+        return
     t1, c1 = time.perf_counter(), time.process_time()
     if mode == "update":
         frame = training.update_training_set(stored, store, cutoffs[-1:], **options)
+    elif mode == "append-folder":  # the 12th month written, the 11th relabelled, the rest untouched
+        summary = training.append_training_set(parts, store, cutoffs, **options)
+        assert len(summary.added) == 1 and len(summary.relabelled) == 1, summary
+        frame = np.empty((summary.rows, summary.cutoffs))  # only its shape is printed
     elif mode == "one":
         frame = build_features(store, CUTOFF)
     elif mode == "twelve":
@@ -215,6 +229,14 @@ def child(mode: str, folder: Path) -> None:
             }
         )
     )
+
+
+def _as_if_censored(part: Path) -> None:
+    """Blank the labels of a stored cutoff, as they were when its horizon still ran past the data
+    (so that "append-folder" also fills in one censored month, as a monthly run does)."""
+    frame = pl.read_parquet(part)
+    censored = [pl.lit(None, frame.schema[c]).alias(c) for c in ("churned", "churn_type")]
+    frame.with_columns(censored).write_parquet(part)
 
 
 def pandas_features(folder: Path, cutoff: datetime):
@@ -317,6 +339,11 @@ def main() -> None:
         _report("12 monthly cutoffs, build_training_set", [_run_child("twelve", folder) for _ in range(1)])
         _run_child("stored", folder)
         _report("update_training_set: 11 stored + the 12th", [_run_child("update", folder) for _ in range(1)])
+        _run_child("stored-folder", folder)
+        _report(
+            "append_training_set: folder of 11 + the 12th (the 11th relabelled)",
+            [_run_child("append-folder", folder) for _ in range(1)],
+        )
     if not args.skip_pandas:
         theirs = _report(
             "one cutoff, idiomatic pandas (24-col subset)",

@@ -13,6 +13,7 @@ reports the model and the baselines on the same test rows.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -380,8 +381,12 @@ def training_rows(
     lookback: int | None = None,
     lead_time: int = 0,
     windows: Sequence[int] | None = None,
+    training_set: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """``customer_id, cutoff, <features>, churned`` for every eligible customer at every cutoff.
+
+    With ``training_set`` (a frame of :func:`churnrisk.training.build_training_set`, built with
+    these options) its rows at ``cutoffs`` are used instead of being computed.
 
     Uses :func:`churnrisk.features.build_training_set` when the features package provides it (rows
     whose outcome is not known yet are dropped); else builds the same frame from
@@ -394,7 +399,10 @@ def training_rows(
 
     options = {} if windows is None else {"windows": tuple(windows)}
     builder = getattr(feats, "build_training_set", None)
-    if builder is not None:
+    rows: Any
+    if training_set is not None:
+        rows = _at_cutoffs(training_set, cutoffs)
+    elif builder is not None:
         rows = builder(
             store,
             cutoffs,
@@ -422,6 +430,17 @@ def training_rows(
         for c, part in rows.groupby("cutoff", sort=True)
     ]
     return pd.concat(parts, ignore_index=True)[[*rows.columns, *REPEAT_BUYING]]
+
+
+def _at_cutoffs(training_set: pd.DataFrame, cutoffs: Sequence[Any]) -> pd.DataFrame:
+    wanted = pd.to_datetime(list(cutoffs))
+    missing = wanted.difference(pd.to_datetime(training_set["cutoff"].unique()))
+    if len(missing):
+        raise ChurnriskError(
+            f"the training set has no rows at the cutoff(s) {', '.join(str(c.date()) for c in missing)}. "
+            "Suggestion: append them to it (churnrisk training-set ... --append), or leave the cutoffs out."
+        )
+    return training_set[training_set["cutoff"].isin(wanted)].reset_index(drop=True)
 
 
 #: Extra order-data features: the BG/NBD model's view of each customer at the cutoff.
@@ -521,23 +540,33 @@ def feature_part(rows: pd.DataFrame) -> pd.DataFrame:
 def train_model(
     store: Any,
     *,
-    cutoffs: Sequence[Any],
-    horizon: int,
+    cutoffs: Sequence[Any] | None = None,
+    horizon: int | None = None,
     definition: str | None = None,
     lookback: int | None = None,
-    lead_time: int = 0,
+    lead_time: int | None = None,
     model: str = "gbm",
     windows: Sequence[int] | None = None,
     random_state: int | None = 0,
+    training_set: pd.DataFrame | str | os.PathLike[str] | None = None,
 ) -> ChurnModel:
     """Train on the earlier cutoffs, calibrate on later ones, test out of time on the last one.
 
     See :func:`split_cutoffs` for the split. The returned model's metadata holds the test metrics of
     the model and of every baseline (:func:`churnrisk.evaluation.baseline_scores`) on the same rows.
+    ``cutoffs`` and ``horizon`` are required (``lead_time`` defaults to 0) unless ``training_set``
+    is given: a stored training set (file or folder, see
+    :func:`churnrisk.training.read_training_set`) or its frame, whose rows are used instead of
+    being computed; the label options then default to those it was built with (others are
+    refused) and ``cutoffs`` to its labelled cutoffs.
     """
     from churnrisk.evaluation import baseline_scores, calibration_table, compare_scores
     from churnrisk.spells import resolve_definition
 
+    given = {"definition": definition, "horizon": horizon, "lookback": lookback, "lead_time": lead_time}
+    stored, cutoffs, options = _stored_rows(training_set, cutoffs, {**given, "windows": windows})
+    definition, horizon, lookback = options["definition"], options["horizon"], options["lookback"]
+    lead_time, windows = options["lead_time"] or 0, options["windows"]
     definition = resolve_definition(store, definition)
     _check_days(horizon, "horizon")
     train_c, cal_c, test_c = split_cutoffs(cutoffs, horizon=horizon, lead_time=lead_time)
@@ -550,6 +579,7 @@ def train_model(
         lookback=lookback,
         lead_time=lead_time,
         windows=windows,
+        training_set=stored,
     )
     rows["cutoff"] = pd.to_datetime(rows["cutoff"])
     features = feature_part(rows)
@@ -605,6 +635,36 @@ def train_model(
         "calibration": calibration_table(y[part["test"]], proba).to_dict(orient="list"),
     }
     return result
+
+
+def _stored_rows(
+    training_set: pd.DataFrame | str | os.PathLike[str] | None,
+    cutoffs: Sequence[Any] | None,
+    given: dict[str, Any],
+) -> tuple[pd.DataFrame | None, Sequence[Any], dict[str, Any]]:
+    """The stored training set (if any), the cutoffs and the label options to train with."""
+    if training_set is None:
+        if cutoffs is None or given["horizon"] is None:
+            raise ChurnriskError(
+                "train_model needs cutoffs and a horizon, or a training_set. "
+                "Suggestion: train_model(store, cutoffs=[...], horizon=90)."
+            )
+        return None, cutoffs, given
+    from churnrisk.training import read_training_set
+
+    rows = training_set if isinstance(training_set, pd.DataFrame) else read_training_set(training_set)
+    recorded = {k: rows.attrs[k] for k in given if k in rows.attrs}  # none from a CSV file
+    plain = {k: list(v) if k == "windows" and v is not None else v for k, v in given.items()}
+    different = {k: (recorded[k], v) for k, v in plain.items() if v is not None and recorded.get(k, v) != v}
+    if different:
+        detail = ", ".join(f"{k}: {a!r} there, {b!r} given" for k, (a, b) in different.items())
+        raise ChurnriskError(
+            f"the training set was built with other options ({detail}). "
+            "Suggestion: leave those options out to use the training set's, or rebuild it."
+        )
+    options = {k: plain[k] if plain[k] is not None else recorded.get(k) for k in given}
+    labelled = sorted(pd.to_datetime(rows.loc[rows["churned"].notna(), "cutoff"].unique()))
+    return rows, labelled if cutoffs is None else cutoffs, options
 
 
 def check_label_window(store: Any, cutoff: pd.Timestamp, *, horizon: int, lead_time: int = 0) -> None:

@@ -6,13 +6,21 @@ put in time order and encoded once, and reused for every cutoff. Rows of a censo
 horizon runs past the end of the data) are kept with a missing ``churned``, so that
 :func:`update_training_set` can fill them in once the outcome is known, next to the rows of the
 new cutoffs, without rebuilding history.
+
+A training set is stored either as one ``.csv`` / ``.parquet`` file or, for any other path, as a
+folder of one Parquet file per cutoff (``cutoff=2024-06-30.parquet``) beside a small
+``training-set.json`` recording the label options and windows. :func:`append_training_set` on a
+folder computes only the new cutoffs and rewrites only the files whose censored labels became
+known; :func:`read_training_set` reads either form into the frame :func:`build_training_set` gives.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +30,7 @@ import pandas as pd
 import polars as pl
 from pandas.api.types import union_categoricals
 
+from churnrisk._io import TABLE_FORMATS, atomic_path, check_writable, write_table
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import (
     check_windows,
@@ -37,7 +46,15 @@ from churnrisk.labels import Definition, check_label_options, label_frame
 from churnrisk.spells import subscription_spells
 from churnrisk.store import EventStore
 
-__all__ = ["build_training_set", "make_cutoffs", "update_training_set"]
+__all__ = [
+    "TrainingSetSummary",
+    "append_training_set",
+    "build_training_set",
+    "make_cutoffs",
+    "read_training_set",
+    "update_training_set",
+    "write_training_set",
+]
 
 ID = "customer_id"
 KEY = [ID, "cutoff"]
@@ -215,17 +232,7 @@ def build_training_set(
 def _read_existing(existing: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
     if isinstance(existing, pd.DataFrame):
         return existing.copy(deep=False)  # columns are taken out of it, never changed
-    path = Path(existing)
-    if not path.exists():
-        raise ChurnriskError(f"{path} does not exist. Suggestion: build it first with build_training_set.")
-    if path.suffix.lower() == ".parquet":
-        import pyarrow.parquet as pq
-
-        # one block per column, Arrow buffers released while converting: no second copy
-        return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
-    if path.suffix.lower() == ".csv":
-        return pd.read_csv(path, parse_dates=["cutoff"])
-    raise ChurnriskError(f"cannot tell the format of {path}: use a .csv or .parquet file.")
+    return read_training_set(existing)
 
 
 def update_training_set(
@@ -246,6 +253,9 @@ def update_training_set(
     events up to their own cutoff); only their missing labels are computed. The options must be
     those the existing set was built with; the result equals :func:`build_training_set` over all
     cutoffs. Cutoffs already in ``existing`` are not recomputed.
+
+    ``existing`` is a frame or a stored training set (see :func:`read_training_set`); nothing is
+    written. To update a stored set in place, use :func:`append_training_set`.
     """
     options = check_label_options(store, definition, horizon, lookback, lead_time)
     windows_ = check_windows(windows)
@@ -312,15 +322,364 @@ def _fill_censored(store: EventStore, old: pd.DataFrame, options: dict[str, Any]
 
 
 def _check_same_options(old: pd.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> None:
-    recorded = {k: old.attrs[k] for k in (*options, "windows") if k in old.attrs}
+    _check_options(old.attrs, options, windows)
+    missing = {ID, "cutoff", "churned", "churn_type"} - set(old.columns)
+    if missing:
+        raise ChurnriskError(f"the existing training set lacks the columns {sorted(missing)}.")
+
+
+def _check_options(recorded: Mapping[Any, Any], options: dict[str, Any], windows: tuple[int, ...]) -> None:
+    """Refuse options other than those ``recorded`` with the stored set (its ``.attrs``)."""
     given = {**options, "windows": list(windows)}
-    different = {k: (v, given[k]) for k, v in recorded.items() if v != given[k]}
+    different = {k: (recorded[k], v) for k, v in given.items() if k in recorded and recorded[k] != v}
     if different:
         detail = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in different.items())
         raise ChurnriskError(
             f"the existing training set was built with other options ({detail}). "
             "Suggestion: pass the same options, or rebuild it with build_training_set."
         )
-    missing = {ID, "cutoff", "churned", "churn_type"} - set(old.columns)
-    if missing:
-        raise ChurnriskError(f"the existing training set lacks the columns {sorted(missing)}.")
+
+
+# --- stored training sets: one file, or a folder of one Parquet file per cutoff ---------------------
+
+META = "training-set.json"
+_KIND = "churnrisk training set"
+_PART = re.compile(r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)\.parquet")
+
+
+@dataclass(frozen=True)
+class TrainingSetSummary:
+    """What a stored training set holds after :func:`write_training_set` / :func:`append_training_set`.
+
+    ``added`` are the cutoffs computed by this call; ``relabelled`` those whose censored labels
+    were filled in (a folder rewrites only their files).
+    """
+
+    path: Path
+    cutoffs: int
+    rows: int
+    labelled: int
+    churned: int
+    added: tuple[datetime, ...] = ()
+    relabelled: tuple[datetime, ...] = ()
+
+    @property
+    def censored(self) -> int:
+        """Rows whose horizon runs past the end of the data (no label yet)."""
+        return self.rows - self.labelled
+
+    @property
+    def churn_rate(self) -> float:
+        """Share of the labelled rows that churned (NaN when none is labelled)."""
+        return self.churned / self.labelled if self.labelled else float("nan")
+
+
+def is_folder_path(path: str | os.PathLike[str]) -> bool:
+    """True when ``path`` names a folder training set: an existing folder, or any path not ending in
+    ``.csv`` or ``.parquet``."""
+    path = Path(path)
+    return path.is_dir() or path.suffix.lower() not in TABLE_FORMATS
+
+
+def read_training_set(path: str | os.PathLike[str]) -> pd.DataFrame:
+    """A stored training set: a ``.parquet`` / ``.csv`` file, or a folder of per-cutoff files.
+
+    A folder reads into exactly the frame :func:`build_training_set` gives over its cutoffs: 32-bit
+    features, text as categoricals with sorted categories shared by all cutoffs, ``churned`` Int64,
+    ``churn_type`` string, rows sorted by cutoff and customer, ``.attrs`` holding the label options
+    and windows. Each part is converted as it is read: the peak holds the result and one part.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise ChurnriskError(f"{path} does not exist. Suggestion: build it first with build_training_set.")
+    if path.is_dir():
+        return _read_folder(path)
+    if path.suffix.lower() == ".parquet":
+        import pyarrow.parquet as pq
+
+        # one block per column, Arrow buffers released while converting: no second copy
+        return pq.read_table(path).to_pandas(split_blocks=True, self_destruct=True)
+    if path.suffix.lower() == ".csv":
+        return pd.read_csv(path, parse_dates=["cutoff"])
+    raise ChurnriskError(
+        f"cannot tell the format of {path}. "
+        "Suggestion: use a .csv or .parquet file, or a training-set folder."
+    )
+
+
+def _read_folder(folder: Path) -> pd.DataFrame:
+    recorded = _read_meta(folder)
+    parts = _parts(folder)
+    if not parts:
+        raise ChurnriskError(
+            f"the training-set folder {folder} holds no cutoffs yet. Suggestion: append some."
+        )
+    total = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in parts.values())
+    frames = (pl.read_parquet(p) for p in parts.values())
+    options = {k: recorded[k] for k in ("definition", "horizon", "lookback", "lead_time")}
+    return _typed(_stacked(total, frames), options, tuple(recorded["windows"]))
+
+
+def write_training_set(
+    path: str | os.PathLike[str],
+    store: EventStore,
+    cutoffs: Iterable[Any],
+    *,
+    definition: Definition,
+    horizon: int,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    overwrite: bool = False,
+    progress: Progress | None = None,
+) -> TrainingSetSummary:
+    """Build a training set (see :func:`build_training_set`) and store it at ``path``.
+
+    A path ending in ``.csv`` or ``.parquet`` is written as one file; any other path is a folder of
+    one Parquet file per cutoff (``cutoff=2024-06-30.parquet``, or ``cutoff=2024-06-30T12-00-00.parquet``
+    for a cutoff with a time of day; each written atomically as soon as it is computed, so that
+    only one cutoff is held in memory) and ``training-set.json`` (the options). An existing file or
+    training-set folder is replaced only with ``overwrite`` (a folder holding other files never is).
+
+    Returns
+    -------
+    TrainingSetSummary
+        Cutoffs, rows, labelled and churned rows of the stored set.
+    """
+    options = check_label_options(store, definition, horizon, lookback, lead_time)
+    windows_, cutoffs_ = check_windows(windows), _cutoff_list(cutoffs)
+    if not is_folder_path(path):
+        check_writable(path, overwrite=overwrite)  # before the work, not after it
+        frame = build_training_set(store, cutoffs_, progress=progress, windows=windows_, **options)
+        return _summary(write_table(frame, path, overwrite=overwrite), frame, added=cutoffs_)
+    folder = _new_folder(Path(path), options, windows_, overwrite=overwrite)
+    added = _add_parts(folder, store, cutoffs_, options, windows_, progress)
+    return _folder_summary(folder, added=added)
+
+
+def append_training_set(
+    path: str | os.PathLike[str],
+    store: EventStore,
+    cutoffs: Iterable[Any],
+    *,
+    definition: Definition,
+    horizon: int,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    progress: Progress | None = None,
+) -> TrainingSetSummary:
+    """Add the cutoffs not yet stored at ``path`` and fill in labels that were censored, in place.
+
+    On a folder (see :func:`write_training_set`) this costs about one cutoff per new cutoff: only
+    the new cutoffs are computed, each written as a new file; the files of cutoffs whose labels
+    were censored and are now known are rewritten (only ``churned`` and ``churn_type`` change);
+    every other file is left untouched. A single file is read, updated with
+    :func:`update_training_set` and rewritten whole. A path that does not exist yet is built. The
+    options must be those the set was built with.
+
+    Returns
+    -------
+    TrainingSetSummary
+        The whole stored set, with the cutoffs ``added`` and ``relabelled`` by this call.
+
+    Examples
+    --------
+    >>> from churnrisk.demo import make_demo_data
+    >>> store = EventStore.from_frames(
+    ...     {k: v for k, v in make_demo_data(n_customers=200, seed=0).items() if k != "ground_truth"}
+    ... )
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "train"
+    >>> options = dict(definition="subscription", horizon=30, windows=(30,))
+    >>> _ = append_training_set(folder, store, ["2024-03-31", "2024-04-30"], **options)
+    >>> summary = append_training_set(folder, store, ["2024-04-30", "2024-05-31"], **options)
+    >>> summary.cutoffs, [c.date().isoformat() for c in summary.added]
+    (3, ['2024-05-31'])
+    >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
+    ['cutoff=2024-03-31.parquet', 'cutoff=2024-04-30.parquet', 'cutoff=2024-05-31.parquet',
+     'training-set.json']
+    """
+    options = check_label_options(store, definition, horizon, lookback, lead_time)
+    windows_, cutoffs_ = check_windows(windows), _cutoff_list(cutoffs)
+    target = Path(path)
+    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+        return write_training_set(target, store, cutoffs_, progress=progress, windows=windows_, **options)
+    if not target.is_dir():
+        frame = update_training_set(target, store, cutoffs_, progress=progress, windows=windows_, **options)
+        added = [c for c in cutoffs_ if c not in _file_cutoffs(target)]  # before rewriting
+        return _summary(write_table(frame, target, overwrite=True), frame, added=added)
+    _check_options(_read_meta(target), options, windows_)
+    censored = _censored_parts(target)  # before adding: new parts are labelled as well as they can be
+    new = [c for c in cutoffs_ if c not in _parts(target)]
+    added = _add_parts(target, store, new, options, windows_, progress)
+    relabelled = _relabel_parts(censored, store, options)
+    return _folder_summary(target, added=added, relabelled=relabelled)
+
+
+def _file_cutoffs(path: Path) -> set[datetime]:
+    """The cutoffs of a training-set file (only that column read)."""
+    if path.suffix.lower() == ".csv":
+        column = pd.read_csv(path, usecols=["cutoff"], parse_dates=["cutoff"])["cutoff"]
+    else:
+        column = pd.read_parquet(path, columns=["cutoff"])["cutoff"]
+    return {to_cutoff(c) for c in column.unique()}
+
+
+def _summary(path: Path, frame: pd.DataFrame, *, added: Sequence[datetime]) -> TrainingSetSummary:
+    labelled = frame["churned"].notna()
+    return TrainingSetSummary(
+        path=path,
+        cutoffs=int(frame["cutoff"].nunique()),
+        rows=len(frame),
+        labelled=int(labelled.sum()),
+        churned=int(frame.loc[labelled, "churned"].sum()),
+        added=tuple(added),
+    )
+
+
+def _folder_summary(
+    folder: Path, *, added: Sequence[datetime] = (), relabelled: Sequence[datetime] = ()
+) -> TrainingSetSummary:
+    """Counts from the ``churned`` column of every part (a few bytes per row to read)."""
+    labels = [pl.read_parquet(p, columns=["churned"])["churned"] for p in _parts(folder).values()]
+    return TrainingSetSummary(
+        path=folder,
+        cutoffs=len(labels),
+        rows=sum(len(s) for s in labels),
+        labelled=sum(len(s) - s.null_count() for s in labels),
+        churned=int(sum(s.sum() for s in labels)),
+        added=tuple(added),
+        relabelled=tuple(relabelled),
+    )
+
+
+def _part_name(cutoff: datetime) -> str:
+    stamp = cutoff.strftime(
+        "%Y-%m-%d" if cutoff == datetime.combine(cutoff, datetime.min.time()) else "%Y-%m-%dT%H-%M-%S"
+    )
+    return f"cutoff={stamp}.parquet"
+
+
+def _parts(folder: Path) -> dict[datetime, Path]:
+    """The part files of a training-set folder by cutoff, in cutoff order."""
+    found = {}
+    for path in folder.iterdir():
+        match = _PART.fullmatch(path.name)
+        if match is not None:
+            text = match.group(1)
+            found[datetime.strptime(text, "%Y-%m-%dT%H-%M-%S" if "T" in text else "%Y-%m-%d")] = path
+    return dict(sorted(found.items()))
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / META
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        recorded = None
+    if not isinstance(recorded, dict) or recorded.get("kind") != _KIND:
+        raise ChurnriskError(
+            f"{folder} is not a training-set folder (no readable {META}). "
+            "Suggestion: give a folder written by `churnrisk training-set`, or a .csv/.parquet file."
+        )
+    return recorded
+
+
+def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...], *, overwrite: bool) -> Path:
+    """An empty training-set folder with its options file (an old set's files removed with
+    ``overwrite``; a folder holding anything else is refused)."""
+    if folder.exists() and not folder.is_dir():
+        raise ChurnriskError(
+            f"{folder} is a file. Suggestion: give a .csv or .parquet name, or a path for a new folder."
+        )
+    if not folder.parent.is_dir():
+        raise ChurnriskError(
+            f"the folder {folder.parent} does not exist. Suggestion: create it first, or choose another path."
+        )
+    folder.mkdir(exist_ok=True)
+    ours = [*_parts(folder).values(), folder / META]
+    others = [p for p in folder.iterdir() if p not in ours and not p.name.startswith(".")]
+    if others:
+        raise ChurnriskError(
+            f"{folder} holds other files ({others[0].name}, ...). Suggestion: choose a new or empty folder."
+        )
+    if (folder / META).exists():
+        if not overwrite:
+            raise ChurnriskError(
+                f"{folder} already holds a training set. Suggestion: pass --append to add cutoffs, "
+                "--overwrite to rebuild it, or choose another path."
+            )
+        for path in ours:
+            path.unlink(missing_ok=True)
+    with atomic_path(folder / META) as tmp:
+        recorded = {"kind": _KIND, "version": 1, **options, "windows": list(windows)}
+        tmp.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
+    return folder
+
+
+def _add_parts(
+    folder: Path,
+    store: EventStore,
+    cutoffs: Sequence[datetime],
+    options: dict[str, Any],
+    windows: tuple[int, ...],
+    progress: Progress | None,
+) -> list[datetime]:
+    """Compute each cutoff and write it as its own file as soon as it is done (one cutoff in memory)."""
+    if not cutoffs:
+        return []
+    stored = next(iter(_parts(folder).values()), None)
+    columns = None if stored is None else list(pl.read_parquet_schema(stored))
+    _, frames = _cutoff_rows(store, cutoffs, windows, options, progress)
+    for cutoff, frame in zip(cutoffs, frames, strict=True):
+        _check_columns(frame.columns, columns or frame.columns, cutoff)
+        _write_part(frame, folder / _part_name(cutoff), overwrite=False)
+    return list(cutoffs)
+
+
+def _check_columns(new: list[str], stored: list[str], cutoff: datetime) -> None:
+    """Refuse a cutoff whose columns differ from the stored ones (e.g. a table since added or removed)."""
+    if new != stored:
+        added, lost = sorted(set(new) - set(stored)), sorted(set(stored) - set(new))
+        raise ChurnriskError(
+            f"the rows of cutoff {cutoff:%Y-%m-%d} have other columns than the stored ones "
+            f"(new: {added or 'none'}, no longer made: {lost or 'none'}; the order may differ). "
+            "Suggestion: the event tables changed since the set was built: rebuild it with --overwrite."
+        )
+
+
+def _write_part(frame: pl.DataFrame, path: Path, *, overwrite: bool) -> None:
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        frame.write_parquet(tmp)
+
+
+def _censored_parts(folder: Path) -> dict[datetime, Path]:
+    """The parts with missing labels (only their ``churned`` column is read)."""
+    return {
+        cutoff: path
+        for cutoff, path in _parts(folder).items()
+        if pl.read_parquet(path, columns=["churned"])["churned"].has_nulls()
+    }
+
+
+def _relabel_parts(
+    censored: dict[datetime, Path], store: EventStore, options: dict[str, Any]
+) -> list[datetime]:
+    """Fill in the labels of the ``censored`` parts that are now observable; only their files are
+    rewritten (with ``churned`` and ``churn_type`` replaced), every other file is not opened for writing."""
+    if not censored:
+        return []
+    spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
+    done = []
+    for cutoff, path in censored.items():
+        labels = label_frame(store, cutoff, spells=spells, **options)
+        if labels["churned"].null_count() == labels.height:  # still censored
+            continue
+        part = pl.read_parquet(path)
+        known = part.drop("churned", "churn_type").join(
+            labels.select(ID, "churned", "churn_type"), on=ID, how="left", maintain_order="left"
+        )
+        _write_part(known, path, overwrite=True)
+        done.append(cutoff)
+    return done

@@ -13,6 +13,8 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 from typer.testing import CliRunner
 
@@ -504,3 +506,22 @@ def test_integer_ids_of_any_range_give_the_same_features(features, relabel):
     got = build_features(EventStore.from_frames(tables), CUTOFF, windows=(30, 90))
     assert got.index.tolist() == [relabel(i) for i in features.index]
     assert_frame_equal(got.reset_index(drop=True), features.reset_index(drop=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "a", "Zeta", "é", "a b", ""])), max_size=30),
+    categorical=st.booleans(),
+)
+def test_text_columns_become_categoricals_with_sorted_categories(values, categorical):
+    """Text (or a Polars categorical, whose codes follow first appearance) becomes a pandas
+    categorical whose categories are the distinct values in sorted order, missing stays missing."""
+    import polars as pl
+
+    from churnrisk.features._build import to_pandas_column
+
+    column = pl.Series(values, dtype=pl.String)
+    got = to_pandas_column(column.cast(pl.Categorical) if categorical else column)
+    categories = pd.Index(sorted({v for v in values if v is not None}), dtype="str")
+    expected = pd.Series(pd.Categorical(values, categories=categories))
+    pd.testing.assert_series_equal(got, expected)

@@ -27,7 +27,12 @@ from churnrisk.cli._app import (
 )
 from churnrisk.features import DEFAULT_WINDOWS, build_features, build_features_partitioned
 from churnrisk.labels import make_labels
-from churnrisk.training import build_training_set, make_cutoffs, update_training_set
+from churnrisk.training import (
+    TrainingSetSummary,
+    append_training_set,
+    make_cutoffs,
+    write_training_set,
+)
 from churnrisk.validation import load_store
 
 
@@ -254,13 +259,24 @@ def training_set_command(
     last_cutoff: Annotated[datetime, _date_option("--last-cutoff", "Last cutoff (YYYY-MM-DD).")],
     horizon: HorizonOpt,
     definition: DefinitionOpt,
-    output: Annotated[Path, typer.Option("--output", "-o", help="The training set file (.csv or .parquet).")],
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output",
+            "-o",
+            help="A .csv or .parquet file, or any other path: a folder of one Parquet file per cutoff, "
+            "which --append extends by the new cutoffs only.",
+        ),
+    ],
     every: Annotated[str, typer.Option("--every", help="Cutoff spacing: 1M, 2W, 7D, 1Q, 1Y.")] = "1M",
     lookback: LookbackOpt = None,
     lead_time: LeadOpt = 0,
     windows: WindowsOpt = DEFAULT_WINDOWS_TEXT,
     append: Annotated[
-        bool, typer.Option("--append", help="Add the cutoffs to the existing file and fill censored labels.")
+        bool,
+        typer.Option(
+            "--append", help="Add the cutoffs not yet stored and fill in censored labels now known."
+        ),
     ] = False,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -296,16 +312,29 @@ def training_set_command(
         cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)
         with _progress() as bar:
             task = bar.add_task("cutoffs", total=len(cutoffs))
-            progress = lambda done, total: bar.update(task, completed=done)  # noqa: E731
-            if append and output.exists():
-                frame = update_training_set(output, store, cutoffs, progress=progress, **options)  # type: ignore[arg-type]
+            progress = lambda done, total: bar.update(task, completed=done, total=total)  # noqa: E731
+            if append:
+                summary = append_training_set(output, store, cutoffs, progress=progress, **options)  # type: ignore[arg-type]
             else:
-                frame = build_training_set(store, cutoffs, progress=progress, **options)  # type: ignore[arg-type]
-        _write_or_show(frame, output, overwrite or append)
-    labelled = frame["churned"].notna()
+                summary = write_training_set(
+                    output,
+                    store,
+                    cutoffs,
+                    overwrite=overwrite,
+                    progress=progress,
+                    **options,  # type: ignore[arg-type]
+                )
+    _print_summary(summary)
+
+
+def _print_summary(summary: TrainingSetSummary) -> None:
+    changed = f"{len(summary.added)} cutoff(s) computed"
+    if summary.relabelled:
+        changed += f", {len(summary.relabelled)} relabelled"
+    err_console.print(f"Wrote {summary.path} ({changed})", highlight=False)
     console.print(
-        f"{frame['cutoff'].nunique()} cutoffs, {len(frame):,} rows, {int(labelled.sum()):,} labelled "
-        f"(churn rate {frame.loc[labelled, 'churned'].mean():.2%}), {int((~labelled).sum()):,} censored",
+        f"{summary.cutoffs} cutoffs, {summary.rows:,} rows, {summary.labelled:,} labelled "
+        f"(churn rate {summary.churn_rate:.2%}), {summary.censored:,} censored",
         highlight=False,
     )
 

@@ -82,15 +82,36 @@ def train_command(
         str | None, typer.Option("--definition", help="subscription or inactivity.")
     ] = None,
     horizon: Annotated[
-        int, typer.Option("--horizon", min=1, help="Days after the cutoff the label looks at.")
-    ] = 90,
+        int | None,
+        typer.Option(
+            "--horizon",
+            min=1,
+            help="Days after the cutoff the label looks at (default 90, or the --training-set's).",
+            show_default=False,
+        ),
+    ] = None,
     lookback: Annotated[
         int | None,
         typer.Option("--lookback", min=1, help="Inactivity: eligible when active within this many days."),
     ] = None,
     lead_time: Annotated[
-        int, typer.Option("--lead-time", min=0, help="Days between cutoff and label window.")
-    ] = 0,
+        int | None,
+        typer.Option(
+            "--lead-time",
+            min=0,
+            help="Days between cutoff and label window (default 0, or the --training-set's).",
+            show_default=False,
+        ),
+    ] = None,
+    training_set: Annotated[
+        Path | None,
+        typer.Option(
+            "--training-set",
+            help="Train on this stored training set (file or folder from `churnrisk training-set`) "
+            "instead of computing the rows; DATA is still read for the baselines.",
+            show_default=False,
+        ),
+    ] = None,
     cutoffs: Annotated[
         str | None, typer.Option("--cutoffs", help="Cutoff dates D1,D2,... (YYYY-MM-DD).")
     ] = None,
@@ -122,6 +143,8 @@ def train_command(
         raise typer.BadParameter(
             "give either DATA (an event-store folder) or --table FILE", param_hint="DATA"
         )
+    if table is not None and training_set is not None:
+        raise typer.BadParameter("--training-set goes with DATA, not --table", param_hint="--training-set")
     if table is not None and label is None:
         raise typer.BadParameter("snapshot mode needs --label COLUMN", param_hint="--label")
     dates = _parse_cutoffs(cutoffs)
@@ -134,6 +157,7 @@ def train_command(
         "config": config,
         "encoding": encoding,
         "random_state": random_state,
+        "training_set": training_set,
     }
     with user_errors():
         fitted = _train(data, table, label, id_column, dates, first_cutoff, last_cutoff, every, **options)
@@ -169,7 +193,10 @@ def _train(data, table, label, id_column, dates, first, last, every, *, config, 
     store = load_store(data, config=read_config(config), encoding=encoding)
     if dates is None and first is not None and last is not None:
         dates = cutoff_range(first, last, every=every)
-    elif dates is None:
+    if options["training_set"] is not None:  # its options and cutoffs unless given
+        return train_model(store, cutoffs=dates, **options)
+    options = {**options, "horizon": options["horizon"] or 90, "lead_time": options["lead_time"] or 0}
+    if dates is None:
         horizon, lead_time = options["horizon"], options["lead_time"]
         dates = default_cutoffs(store, horizon=horizon, lead_time=lead_time, every=every)
     return train_model(store, cutoffs=dates, **options)

@@ -76,14 +76,24 @@ def promoted(a: np.dtype, b: np.dtype) -> np.dtype:
 
 
 def to_pandas_column(column: pl.Series) -> pd.Series:
-    """A non-numeric feature column in pandas: text as a categorical with sorted categories."""
-    if column.dtype == pl.Categorical:
-        column = column.cast(pl.String)
-    if column.dtype != pl.String:
+    """A non-numeric feature column in pandas: text as a categorical with sorted categories.
+
+    Works on the 32-bit codes of a Polars categorical (text is made one first): the categories
+    present are sorted, and each code is mapped to its rank in one gather.
+    """
+    if column.dtype == pl.String:
+        column = column.cast(pl.Categorical)
+    if column.dtype != pl.Categorical:
         return column.to_pandas()
-    categories = column.drop_nulls().unique().sort()
-    codes = column.cast(pl.Enum(categories)).to_physical().cast(pl.Int32).fill_null(-1).to_numpy()
-    dtype = pd.CategoricalDtype(pd.Index(categories.to_list(), dtype="str"))  # str even when empty
+    present = column.unique().drop_nulls()
+    names = present.cast(pl.String)
+    order = names.arg_sort().to_numpy()
+    physical = column.to_physical()
+    top = physical.max()
+    rank = np.full((0 if top is None else int(top)) + 2, -1, dtype=np.int32)  # the last: missing
+    rank[present.to_physical().to_numpy()[order]] = np.arange(len(order), dtype=np.int32)
+    codes = rank[physical.fill_null(len(rank) - 1).to_numpy()]
+    dtype = pd.CategoricalDtype(pd.Index(names.sort().to_list(), dtype="str"))  # str even when empty
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), copy=False)
 
 

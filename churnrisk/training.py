@@ -122,7 +122,7 @@ def _cutoff_rows(
     Labels come first (they are small), so that the row count is known before any feature.
     """
     # Customer ids encoded (and order-dependent tables sorted) once for all cutoffs.
-    tables = prepare_tables(store.tables)
+    tables = prepare_tables(store.tables, running=True)
     spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
     labels = [label_frame(store, cutoff, spells=spells, **options) for cutoff in cutoffs]
 
@@ -183,10 +183,19 @@ def _stacked(total: int, frames: Iterable[pl.DataFrame]) -> pd.DataFrame:
 
 def _typed(out: pd.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> pd.DataFrame:
     out["churned"] = out["churned"].astype("Int64")
-    out["churn_type"] = out["churn_type"].astype("string")
+    out["churn_type"] = _strings(out["churn_type"])
     out.attrs.update(options)
     out.attrs["windows"] = list(windows)
     return out
+
+
+def _strings(values: pd.Series) -> pd.Series:
+    """``values`` as pandas ``string``; a categorical by its codes (a take, not a string per row)."""
+    if not isinstance(values.dtype, pd.CategoricalDtype):
+        return values.astype("string")
+    categories = pd.array(values.cat.categories.to_numpy(dtype=object), dtype="string")
+    text = categories.take(values.cat.codes.to_numpy(), allow_fill=True)
+    return pd.Series(text, index=values.index, name=values.name, copy=False)
 
 
 def build_training_set(

@@ -90,9 +90,9 @@ def to_pandas_column(column: pl.Series) -> pd.Series:
     order = names.arg_sort().to_numpy()
     physical = column.to_physical()
     top = physical.max()
-    rank = np.full((0 if top is None else int(top)) + 2, -1, dtype=np.int32)  # the last: missing
+    rank = np.full((0 if top is None else int(top)) + 2, -1, dtype=np.int32)  # type: ignore[arg-type]
     rank[present.to_physical().to_numpy()[order]] = np.arange(len(order), dtype=np.int32)
-    codes = rank[physical.fill_null(len(rank) - 1).to_numpy()]
+    codes = rank[physical.fill_null(len(rank) - 1).to_numpy()]  # the last rank: missing
     dtype = pd.CategoricalDtype(pd.Index(names.sort().to_list(), dtype="str"))  # str even when empty
     return pd.Series(pd.Categorical.from_codes(codes, dtype=dtype), copy=False)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -225,6 +225,21 @@ class _Table:
     frame: pl.DataFrame
     slot: np.ndarray
     time: np.ndarray
+    hidden: frozenset[str]  # columns whose values depend on the cutoff (``known_when``)
+    masks: dict[tuple[Where, ...], np.ndarray] = field(default_factory=dict)
+    # running statistics over the history, kept across cutoffs (see ``_Cut._running``): None = off
+    runs: dict[tuple[Any, ...], tuple[int, np.ndarray]] | None = None
+
+    def static(self, columns: Iterable[str]) -> bool:
+        """Whether these columns have the same values at every cutoff."""
+        return set(columns) <= set(self.frame.columns) - self.hidden
+
+    def mask(self, where: tuple[Where, ...], expr: pl.Expr) -> np.ndarray:
+        """A row filter over every row, for filters that do not depend on the cutoff (each cutoff
+        takes its prefix)."""
+        if where not in self.masks:
+            self.masks[where] = self.frame.select(expr.fill_null(False))[:, 0].to_numpy()
+        return self.masks[where]
 
 
 @dataclass
@@ -263,7 +278,8 @@ def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table
     if lags:
         rows = rows.hstack(_lagged(rows, lags))
     # rows of ids that are not customers: counted apart (slot ``size``), never output
-    return _Table(rows.drop(ID), slots(rows[ID], unknown=slots.size), time)
+    slot = slots(rows[ID], unknown=slots.size)
+    return _Table(rows.drop(ID), slot, time, frozenset(family.known_when))
 
 
 def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
@@ -281,11 +297,16 @@ def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
     return previous[back]
 
 
-def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> PreparedTables:
+def prepare_tables(
+    tables: Mapping[str, pl.DataFrame] | PreparedTables, *, running: bool = False
+) -> PreparedTables:
     """Encode the event tables once, for one or many cutoffs over the same data.
 
     Customer ids become dense integer slots, times integer microseconds, and every table is put
-    in time order (a no-op for the usual append-only log).
+    in time order (a no-op for the usual append-only log). ``running`` keeps the statistics over
+    each customer's whole history from one cutoff to the next, so that a later cutoff only folds
+    in the rows since the previous one (for many cutoffs in ascending order; the values are the
+    same, bit for bit).
     """
     if isinstance(tables, PreparedTables):
         return tables
@@ -293,6 +314,8 @@ def prepare_tables(tables: Mapping[str, pl.DataFrame] | PreparedTables) -> Prepa
     families = [f for f in FAMILIES if f.table in tables and not f.one_row_per_customer]
     prepared = _in_threads(lambda f: _prepare_table(f, tables[f.table], out.slots), families)
     out.prepared = {f.name: table for f, table in zip(families, prepared, strict=True) if table is not None}
+    for table in out.prepared.values():
+        table.runs = {} if running else None
     return out
 
 
@@ -311,6 +334,8 @@ _NEVER_US = (_NEVER - datetime(1970, 1, 1)) // timedelta(microseconds=1)
 _Result = tuple[np.ndarray | pl.Series, np.ndarray | None]
 # rows of the prefix: a slice, and a mask over the whole prefix (None: every row of the slice)
 _Rows = tuple[slice, np.ndarray | None]
+# folds rows into a statistic per slot, in place
+_Fold = Callable[[np.ndarray, _Rows], None]
 
 
 class _Cut:
@@ -325,7 +350,7 @@ class _Cut:
     """
 
     def __init__(self, family: Family, table: _Table, cutoff: datetime, size: int):
-        self.family, self.size = family, size + 1
+        self.family, self.table, self.size = family, table, size + 1
         self.cut = (cutoff - datetime(1970, 1, 1)) // timedelta(microseconds=1)
         # Events at the cutoff belong to the features; later events do not exist yet.
         n = int(np.searchsorted(table.time, self.cut, side="right"))
@@ -359,15 +384,19 @@ class _Cut:
     @functools.cached_property
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
-        return np.bincount(self.slot, minlength=self.size)
+        return self._count((slice(0, self.n), None), run=((), None))
 
     # -------------------------------------------------------------- rows and columns
     def mask(self, where: tuple[Where, ...]) -> np.ndarray | None:
         if where not in self._masks:
             expr = _and([_where(w) for w in where])
-            self._masks[where] = (
-                None if expr is None else self.frame.select(expr.fill_null(False))[:, 0].to_numpy()
-            )
+            columns = {c for w in where for c in w.columns}
+            if expr is None:
+                self._masks[where] = None
+            elif self.table.static(columns):
+                self._masks[where] = self.table.mask(where, expr)[: self.n]
+            else:  # hidden columns or helpers of this cutoff
+                self._masks[where] = self.frame.select(expr.fill_null(False))[:, 0].to_numpy()
         return self._masks[where]
 
     def values(self, column: str) -> tuple[np.ndarray, np.ndarray | None]:
@@ -412,30 +441,75 @@ class _Cut:
         return slot, x
 
     # -------------------------------------------------------------- grouped statistics
-    def _count(self, rows: _Rows) -> np.ndarray:
-        if rows[1] is None and rows[0] == slice(0, self.n):
-            return self.rows
-        return np.bincount(self._select(rows)[0], minlength=self.size)
+    def _running(
+        self, run: tuple[Any, ...] | None, rows: _Rows, start: Callable[[], np.ndarray], fold: _Fold
+    ) -> np.ndarray:
+        """A statistic per slot: ``fold`` the ``rows`` into ``start()``.
 
-    def _extreme(self, x: np.ndarray, rows: _Rows, *, largest: bool) -> tuple[np.ndarray, np.ndarray]:
+        With ``run`` (a key: the rows are the whole history, filtered by the same rows at every
+        cutoff) and running statistics on, the result is kept on the table and the next, later
+        cutoff folds in only the rows after this one's. Each fold processes rows in time order,
+        as one pass over all of them would, so the values are the same bit for bit.
+        """
+        runs = self.table.runs
+        if run is None or runs is None:
+            value = start()
+            fold(value, rows)
+            return value
+        kept = runs.get(run)
+        # the first cutoff, or an earlier one than the last: from the start
+        done, value = (0, start()) if kept is None or kept[0] > self.n else kept
+        fold(value, (slice(done, self.n), rows[1]))
+        runs[run] = (self.n, value)
+        return value.copy()  # the kept one changes with the next cutoff
+
+    def _count(self, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
+        if rows[1] is None and rows[0] == slice(0, self.n) and run is None:
+            return self.rows
+
+        def fold(value: np.ndarray, part: _Rows) -> None:
+            value += np.bincount(self._select(part)[0], minlength=self.size)
+
+        return self._running(None if run is None else ("count", *run), rows, self._zeros(np.int64), fold)
+
+    def _sum(self, x: np.ndarray, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
+        """Sums of ``x`` per slot (``add.at`` adds in row order, as ``bincount`` does)."""
+
+        def fold(value: np.ndarray, part: _Rows) -> None:
+            np.add.at(value, *self._select(part, x))
+
+        if run is None or self.table.runs is None:
+            return _bincount(*self._select(rows, x), self.size)
+        return self._running(("sum", *run), rows, self._zeros(np.float64), fold)
+
+    def _zeros(self, dtype: Any) -> Callable[[], np.ndarray]:
+        return lambda: np.zeros(self.size, dtype=dtype)
+
+    def _extreme(
+        self, x: np.ndarray, rows: _Rows, *, largest: bool, run: tuple[Any, ...] | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         if x.dtype.kind == "i":
             info = np.iinfo(x.dtype)
-            start: Any = info.min if largest else info.max
+            first: Any = info.min if largest else info.max
         else:
-            start = -np.inf if largest else np.inf
-        out = np.full(self.size, start, dtype=x.dtype)
-        slot, values = self._select(rows, x)
-        (np.maximum if largest else np.minimum).at(out, slot, values)
-        # whole numbers (times) never equal the start value; floats may be infinite
-        return out, out != start if x.dtype.kind == "i" else self._count(rows) > 0
+            first = -np.inf if largest else np.inf
+        ufunc = np.maximum if largest else np.minimum
+
+        def fold(value: np.ndarray, part: _Rows) -> None:
+            ufunc.at(value, *self._select(part, x))
+
+        key = None if run is None else ("max" if largest else "min", *run)
+        out = self._running(key, rows, lambda: np.full(self.size, first, dtype=x.dtype), fold)
+        # whole numbers (times) never equal the first value; floats may be infinite
+        return out, out != first if x.dtype.kind == "i" else self._count(rows, run) > 0
 
     def _time_extreme(
-        self, key: tuple[Any, ...], rows: _Rows, *, largest: bool
+        self, key: tuple[Any, ...], rows: _Rows, *, largest: bool, run: tuple[Any, ...] | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """The latest (or earliest) event time per slot among ``rows`` (described by ``key``)."""
         key = (*key, largest)
         if key not in self._extremes:
-            self._extremes[key] = self._extreme(self.time, rows, largest=largest)
+            self._extremes[key] = self._extreme(self.time, rows, largest=largest, run=run)
         return self._extremes[key]
 
     def _positions(self, rows: _Rows) -> tuple[np.ndarray, np.ndarray]:
@@ -444,11 +518,23 @@ class _Cut:
         position = np.arange(part.start, part.stop) if m is None else np.flatnonzero(m[part]) + part.start
         return self.slot[position], position
 
-    def _last(self, rows: _Rows) -> np.ndarray:
-        """Row position of each customer's last row among ``rows`` (in time order), ``-1`` if none."""
-        out = np.full(self.size, -1, dtype=np.int64)
-        np.maximum.at(out, *self._positions(rows))
-        return out
+    def _last(self, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
+        """Row positions of each customer's last and previous row among ``rows`` (in time
+        order; ``-1``: none), as two rows of one array."""
+
+        def fold(value: np.ndarray, part: _Rows) -> None:
+            slot, position = self._positions(part)
+            last = np.full(self.size, -1, dtype=np.int64)
+            np.maximum.at(last, slot, position)
+            before = position != last[slot]  # all but each customer's last row of this part
+            previous = np.full(self.size, -1, dtype=np.int64)
+            np.maximum.at(previous, slot[before], position[before])
+            seen = last >= 0
+            value[1] = np.where(seen, np.where(previous >= 0, previous, value[0]), value[1])
+            value[0] = np.where(seen, last, value[0])
+
+        start = lambda: np.full((2, self.size), -1, dtype=np.int64)  # noqa: E731
+        return self._running(None if run is None else ("last", *run), rows, start, fold)
 
     def _last_time(self, helper: LastTime) -> pl.Series:
         latest, found = self._extreme(self.time, (slice(0, self.n), self.mask(helper.where)), largest=True)
@@ -461,44 +547,42 @@ class _Cut:
         stat = agg.stat
         part, span_mask = self.span(agg, window)
         rows: _Rows = (part, _and_np(self.mask(agg.where), span_mask))
-        if stat == "count":
-            return self._count(rows), None
+        # the whole history, filtered alike at every cutoff: may run on from the previous cutoff
+        history = agg.span == "history" and self.table.static(agg.columns)
+        run = (agg.where, agg.column) if history else None
+        if stat == "count":  # rows by ``where`` alone (whatever the column)
+            return self._count(rows, run and (agg.where, None)), None
         if stat == "share":
-            n, denominator = self._count(rows), self._count((part, span_mask))
+            n, denominator = self._count(rows, run), self._count((part, span_mask), run and ((), None))
             return n / np.maximum(denominator, 1), denominator > 0
         if stat in ("sum", "mean", "min", "max"):
             x, valid = self.values(agg.column)  # type: ignore[arg-type]
             rows = (part, _and_np(rows[1], valid))
             if stat in ("min", "max"):
-                value, found = self._extreme(x, rows, largest=stat == "max")
+                value, found = self._extreme(x, rows, largest=stat == "max", run=run)
                 return self._typed(value, agg.column), found
-            sums = _bincount(*self._select(rows, x), self.size)
+            sums = self._sum(x, rows, run)
             if stat == "sum":
                 return self._typed(sums, agg.column), None
-            n = self._count(rows)
+            n = self._count(rows, run)
             return sums / np.maximum(n, 1), n > 0
         key = (agg.where, agg.span, window if agg.windowed else None)
         if stat in ("last", "prev"):
             if key not in self._lasts:
-                self._lasts[key] = self._last(rows)
-            last = self._lasts[key]
-            if stat == "prev":
-                not_last = np.ones(self.n, dtype=bool)
-                not_last[last[last >= 0]] = False
-                last = self._last((part, _and_np(rows[1], not_last)))
-            return self._gather(agg.column or self.family.time, last)
+                self._lasts[key] = self._last(rows, None if run is None else run[:1])
+            return self._gather(agg.column or self.family.time, self._lasts[key][int(stat == "prev")])
         if stat == "n_unique":
             slot, position = self._positions(rows)
             column = self.frame[agg.column or self.family.time].gather(position)
             pairs = pl.DataFrame({"slot": slot, "x": column}).drop_nulls().unique()
             return np.bincount(pairs["slot"].to_numpy(), minlength=self.size), None
         if stat in ("days_since", "days_since_first"):
-            latest, found = self._time_extreme(key, rows, largest=stat == "days_since")
+            latest, found = self._time_extreme(key, rows, largest=stat == "days_since", run=run)
             return (self.cut - latest) / _DAY_US, found
         if stat == "mean_gap":
-            n = self._count(rows)
-            latest, _ = self._time_extreme(key, rows, largest=True)
-            first_time, _ = self._time_extreme(key, rows, largest=False)
+            n = self._count(rows, run)
+            latest, _ = self._time_extreme(key, rows, largest=True, run=run)
+            first_time, _ = self._time_extreme(key, rows, largest=False, run=run)
             return (latest - first_time) / _DAY_US / np.maximum(n - 1, 1), n > 1
         raise ValueError(f"unknown statistic {stat!r}")
 

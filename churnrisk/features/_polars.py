@@ -384,7 +384,11 @@ class _Cut:
     @functools.cached_property
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
-        return self._count((slice(0, self.n), None), run=((), None))
+
+        def fold(value: np.ndarray, part: _Rows) -> None:
+            value += np.bincount(self.slot[part[0]], minlength=self.size)
+
+        return self._running(("count", (), None), (slice(0, self.n), None), self._zeros(np.int64), fold)
 
     # -------------------------------------------------------------- rows and columns
     def mask(self, where: tuple[Where, ...]) -> np.ndarray | None:
@@ -464,7 +468,7 @@ class _Cut:
         return value.copy()  # the kept one changes with the next cutoff
 
     def _count(self, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
-        if rows[1] is None and rows[0] == slice(0, self.n) and run is None:
+        if rows[1] is None and rows[0] == slice(0, self.n):
             return self.rows
 
         def fold(value: np.ndarray, part: _Rows) -> None:
@@ -518,19 +522,21 @@ class _Cut:
         position = np.arange(part.start, part.stop) if m is None else np.flatnonzero(m[part]) + part.start
         return self.slot[position], position
 
-    def _last(self, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
-        """Row positions of each customer's last and previous row among ``rows`` (in time
-        order; ``-1``: none), as two rows of one array."""
+    def _last(self, rows: _Rows, run: tuple[Any, ...] | None = None, *, previous: bool) -> np.ndarray:
+        """Row positions of each customer's last and (with ``previous``, or running) previous
+        row among ``rows`` (in time order; ``-1``: none), as two rows of one array."""
+        previous = previous or (run is not None and self.table.runs is not None)
 
         def fold(value: np.ndarray, part: _Rows) -> None:
             slot, position = self._positions(part)
             last = np.full(self.size, -1, dtype=np.int64)
             np.maximum.at(last, slot, position)
-            before = position != last[slot]  # all but each customer's last row of this part
-            previous = np.full(self.size, -1, dtype=np.int64)
-            np.maximum.at(previous, slot[before], position[before])
             seen = last >= 0
-            value[1] = np.where(seen, np.where(previous >= 0, previous, value[0]), value[1])
+            if previous:
+                before = position != last[slot]  # all but each customer's last row of this part
+                earlier = np.full(self.size, -1, dtype=np.int64)
+                np.maximum.at(earlier, slot[before], position[before])
+                value[1] = np.where(seen, np.where(earlier >= 0, earlier, value[0]), value[1])
             value[0] = np.where(seen, last, value[0])
 
         start = lambda: np.full((2, self.size), -1, dtype=np.int64)  # noqa: E731
@@ -569,7 +575,11 @@ class _Cut:
         key = (agg.where, agg.span, window if agg.windowed else None)
         if stat in ("last", "prev"):
             if key not in self._lasts:
-                self._lasts[key] = self._last(rows, None if run is None else run[:1])
+                previous = any(
+                    isinstance(f, Agg) and f.stat == "prev" and (f.where, f.span) == (agg.where, agg.span)
+                    for f in self.family.features
+                )
+                self._lasts[key] = self._last(rows, None if run is None else run[:1], previous=previous)
             return self._gather(agg.column or self.family.time, self._lasts[key][int(stat == "prev")])
         if stat == "n_unique":
             slot, position = self._positions(rows)
@@ -663,7 +673,7 @@ def _assemble(
             if isinstance(f, Derived):
                 value = _derived_values(f, column(f.left, w), column(f.right, w) if f.right else None)
             else:
-                value = _missing_as_declared(f, *result(f, w), positions, present)
+                value = _missing_as_declared(f, *result(f, w), positions, present, precise=f.name in inputs)
             if f.name in inputs:
                 columns[name] = value
             if f.keep:
@@ -677,8 +687,11 @@ def _missing_as_declared(
     valid: np.ndarray | None,
     positions: np.ndarray | slice,
     present: np.ndarray,
+    *,
+    precise: bool,
 ) -> np.ndarray | pl.Series:
-    """One statistic for the customers at ``positions``: NaN where undefined, or ``fill``."""
+    """One statistic for the customers at ``positions``: NaN where undefined, or ``fill``
+    (floats as 32-bit unless ``precise``: the input of a derived column)."""
     if valid is None and f.fill == 0 and f.stat in _ZERO_WITHOUT_ROWS:
         return values[positions]  # already 0 for customers without rows
     defined = present if valid is None else present & valid[positions]
@@ -688,7 +701,12 @@ def _missing_as_declared(
         return series.fill_null(f.fill) if f.fill is not None else series
     if bool(defined.all()):
         return values[positions]
-    return np.where(defined, values[positions], f.fill if f.fill is not None else np.nan)
+    fill = f.fill if f.fill is not None else np.nan
+    if values.dtype.kind != "f" or precise:
+        return np.where(defined, values[positions], fill)
+    out = values[positions].astype(np.float32)  # the output right away: one allocation
+    out[~defined] = fill
+    return out
 
 
 def _small(values: np.ndarray | pl.Series, outside: np.ndarray | None) -> np.ndarray | pl.Series:

@@ -12,8 +12,8 @@ time and peak memory of
   month to a stored training set of the first 11 (built beforehand in its own process, so that
   the update's time and peak memory are its own: reading the stored set, the new month, the
   combined result); then ``append_training_set`` doing the same on a folder of per-cutoff files
-  (the 12th month written as a new file, the 11th, stored as censored, relabelled; the other ten
-  files untouched);
+  (the 12th month written as new files, the labels file of the 11th, stored as censored,
+  rewritten; the other files untouched);
 * the same purchases/support/payments/surveys features written the idiomatic pandas way
   (``groupby().agg`` per window, a 24-column subset with the same names: see ``pandas_features``),
   and the ratio pandas / churnrisk (churnrisk computes all its columns, so the ratio is a lower
@@ -185,7 +185,7 @@ def child(mode: str, folder: Path) -> None:
         return
     if mode == "stored-folder":  # the same 11 months as a folder, for "append-folder"
         training.write_training_set(parts, store, cutoffs[:-1], overwrite=True, **options)
-        _as_if_censored(parts / f"cutoff={cutoffs[-2]:%Y-%m-%d}.parquet")
+        _as_if_censored(parts / f"cutoff={cutoffs[-2]:%Y-%m-%d}.labels.parquet")
         print(json.dumps({"written": str(parts)}))
         return
     t1, c1 = time.perf_counter(), time.process_time()
@@ -232,7 +232,7 @@ def child(mode: str, folder: Path) -> None:
 
 
 def _as_if_censored(part: Path) -> None:
-    """Blank the labels of a stored cutoff, as they were when its horizon still ran past the data
+    """Blank the labels file of a stored cutoff, as it was when its horizon still ran past the data
     (so that "append-folder" also fills in one censored month, as a monthly run does)."""
     frame = pl.read_parquet(part)
     censored = [pl.lit(None, frame.schema[c]).alias(c) for c in ("churned", "churn_type")]

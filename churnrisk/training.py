@@ -8,10 +8,11 @@ horizon runs past the end of the data) are kept with a missing ``churned``, so t
 new cutoffs, without rebuilding history.
 
 A training set is stored either as one ``.csv`` / ``.parquet`` file or, for any other path, as a
-folder of one Parquet file per cutoff (``cutoff=2024-06-30.parquet``) beside a small
-``training-set.json`` recording the label options and windows. :func:`append_training_set` on a
-folder computes only the new cutoffs and rewrites only the files whose censored labels became
-known; :func:`read_training_set` reads either form into the frame :func:`build_training_set` gives.
+folder of one Parquet file of features per cutoff (``cutoff=2024-06-30.parquet``), a small one
+of its labels beside it (``cutoff=2024-06-30.labels.parquet``) and ``training-set.json``
+recording the label options and windows. :func:`append_training_set` on a folder computes only
+the new cutoffs and rewrites only the labels files whose censored labels became known;
+:func:`read_training_set` reads either form into the frame :func:`build_training_set` gives.
 """
 
 from __future__ import annotations
@@ -424,7 +425,7 @@ def _read_folder(folder: Path) -> pd.DataFrame:
             f"the training-set folder {folder} holds no cutoffs yet. Suggestion: append some."
         )
     total = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in parts.values())
-    frames = (pl.read_parquet(p) for p in parts.values())
+    frames = (pl.read_parquet(p).hstack(pl.read_parquet(_labels_path(p))) for p in parts.values())
     options = {k: recorded[k] for k in ("definition", "horizon", "lookback", "lead_time")}
     return _typed(_stacked(total, frames), options, tuple(recorded["windows"]))
 
@@ -445,9 +446,10 @@ def write_training_set(
     """Build a training set (see :func:`build_training_set`) and store it at ``path``.
 
     A path ending in ``.csv`` or ``.parquet`` is written as one file; any other path is a folder of
-    one Parquet file per cutoff (``cutoff=2024-06-30.parquet``, or ``cutoff=2024-06-30T12-00-00.parquet``
-    for a cutoff with a time of day; each written atomically as soon as it is computed, so that
-    only one cutoff is held in memory) and ``training-set.json`` (the options). An existing file or
+    one Parquet file of features per cutoff (``cutoff=2024-06-30.parquet``, or
+    ``cutoff=2024-06-30T12-00-00.parquet`` for a cutoff with a time of day; each written atomically
+    as soon as it is computed, so that only one cutoff is held in memory), its labels beside it
+    (``cutoff=2024-06-30.labels.parquet``) and ``training-set.json`` (the options). An existing file or
     training-set folder is replaced only with ``overwrite`` (a folder holding other files never is).
 
     Returns
@@ -481,9 +483,9 @@ def append_training_set(
     """Add the cutoffs not yet stored at ``path`` and fill in labels that were censored, in place.
 
     On a folder (see :func:`write_training_set`) this costs about one cutoff per new cutoff: only
-    the new cutoffs are computed, each written as a new file; the files of cutoffs whose labels
-    were censored and are now known are rewritten (only ``churned`` and ``churn_type`` change);
-    every other file is left untouched. A single file is read, updated with
+    the new cutoffs are computed, each written as new files; the labels files of cutoffs whose
+    labels were censored and are now known are rewritten (a few bytes per row); every other file
+    is left untouched. A single file is read, updated with
     :func:`update_training_set` and rewritten whole. A path that does not exist yet is built. The
     options must be those the set was built with.
 
@@ -505,9 +507,8 @@ def append_training_set(
     >>> summary = append_training_set(folder, store, ["2024-04-30", "2024-05-31"], **options)
     >>> summary.cutoffs, [c.date().isoformat() for c in summary.added]
     (3, ['2024-05-31'])
-    >>> sorted(p.name for p in folder.iterdir())  # doctest: +NORMALIZE_WHITESPACE
-    ['cutoff=2024-03-31.parquet', 'cutoff=2024-04-30.parquet', 'cutoff=2024-05-31.parquet',
-     'training-set.json']
+    >>> sorted(p.name for p in folder.glob("cutoff=*[0-9].parquet"))  # features; labels beside them
+    ['cutoff=2024-03-31.parquet', 'cutoff=2024-04-30.parquet', 'cutoff=2024-05-31.parquet']
     """
     options = check_label_options(store, definition, horizon, lookback, lead_time)
     windows_, cutoffs_ = check_windows(windows), _cutoff_list(cutoffs)
@@ -551,7 +552,7 @@ def _folder_summary(
     folder: Path, *, added: Sequence[datetime] = (), relabelled: Sequence[datetime] = ()
 ) -> TrainingSetSummary:
     """Counts from the ``churned`` column of every part (a few bytes per row to read)."""
-    labels = [pl.read_parquet(p, columns=["churned"])["churned"] for p in _parts(folder).values()]
+    labels = [pl.read_parquet(_labels_path(p), columns=["churned"])["churned"] for p in _parts(folder).values()]
     return TrainingSetSummary(
         path=folder,
         cutoffs=len(labels),
@@ -607,7 +608,7 @@ def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...],
             f"the folder {folder.parent} does not exist. Suggestion: create it first, or choose another path."
         )
     folder.mkdir(exist_ok=True)
-    ours = [*_parts(folder).values(), folder / META]
+    ours = [*(q for p in _parts(folder).values() for q in (p, _labels_path(p))), folder / META]
     others = [p for p in folder.iterdir() if p not in ours and not p.name.startswith(".")]
     if others:
         raise ChurnriskError(
@@ -639,7 +640,7 @@ def _add_parts(
     if not cutoffs:
         return []
     stored = next(iter(_parts(folder).values()), None)
-    columns = None if stored is None else list(pl.read_parquet_schema(stored))
+    columns = None if stored is None else [*pl.read_parquet_schema(stored), *_LABELS]
     _, frames = _cutoff_rows(store, cutoffs, windows, options, progress)
     for cutoff, frame in zip(cutoffs, frames, strict=True):
         _check_columns(frame.columns, columns or frame.columns, cutoff)
@@ -658,25 +659,41 @@ def _check_columns(new: list[str], stored: list[str], cutoff: datetime) -> None:
         )
 
 
+_LABELS = ["churned", "churn_type"]
+
+
+def _labels_path(part: Path) -> Path:
+    """The labels of a part, in a file of their own beside it (``cutoff=2024-06-30.labels.parquet``)."""
+    return part.with_name(part.name.removesuffix(".parquet") + ".labels.parquet")
+
+
 def _write_part(frame: pl.DataFrame, path: Path, *, overwrite: bool) -> None:
+    """One cutoff as two files, rows in the same order: its labels (small; rewritten alone when
+    censored labels become known), then its features (the file that makes the part)."""
+    _write_labels(frame.select(_LABELS), path, overwrite=overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        frame.write_parquet(tmp)
+        frame.drop(_LABELS).write_parquet(tmp)
+
+
+def _write_labels(labels: pl.DataFrame, path: Path, *, overwrite: bool) -> None:
+    with atomic_path(_labels_path(path), overwrite=overwrite) as tmp:
+        labels.write_parquet(tmp)
 
 
 def _censored_parts(folder: Path) -> dict[datetime, Path]:
-    """The parts with missing labels (only their ``churned`` column is read)."""
+    """The parts with missing labels (only their labels file is read)."""
     return {
         cutoff: path
         for cutoff, path in _parts(folder).items()
-        if pl.read_parquet(path, columns=["churned"])["churned"].has_nulls()
+        if pl.read_parquet(_labels_path(path), columns=["churned"])["churned"].has_nulls()
     }
 
 
 def _relabel_parts(
     censored: dict[datetime, Path], store: EventStore, options: dict[str, Any]
 ) -> list[datetime]:
-    """Fill in the labels of the ``censored`` parts that are now observable; only their files are
-    rewritten (with ``churned`` and ``churn_type`` replaced), every other file is not opened for writing."""
+    """Fill in the labels of the ``censored`` parts that are now observable; only their labels
+    files are rewritten, every other file is not opened for writing."""
     if not censored:
         return []
     spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
@@ -685,10 +702,8 @@ def _relabel_parts(
         labels = label_frame(store, cutoff, spells=spells, **options)
         if labels["churned"].null_count() == labels.height:  # still censored
             continue
-        part = pl.read_parquet(path)
-        known = part.drop("churned", "churn_type").join(
-            labels.select(ID, "churned", "churn_type"), on=ID, how="left", maintain_order="left"
-        )
-        _write_part(known, path, overwrite=True)
+        rows = pl.read_parquet(path, columns=[ID])
+        known = rows.join(labels.select(ID, *_LABELS), on=ID, how="left", maintain_order="left")
+        _write_labels(known.select(_LABELS), path, overwrite=True)
         done.append(cutoff)
     return done

@@ -27,7 +27,8 @@ from churnrisk.training import (
 T = pd.Timestamp
 OPTIONS = {"definition": "subscription", "horizon": 30, "windows": (30, 90)}
 CUTOFFS = [T("2024-03-15"), T("2024-06-15"), T("2024-09-15"), T("2024-12-15")]
-NAMES = ["cutoff=2024-03-15.parquet", "cutoff=2024-06-15.parquet"]
+NAMES = ["cutoff=2024-03-15.parquet", "cutoff=2024-06-15.parquet"]  # features; labels beside them
+LABELS = ["cutoff=2024-03-15.labels.parquet", "cutoff=2024-06-15.labels.parquet"]
 OLD_NS = 1_000_000_000_000_000_000  # 2001-09-09: an mtime no write can produce now
 
 
@@ -43,7 +44,7 @@ def july_folder(demo_store, tmp_path):
     summary = write_training_set(folder, _truncate(demo_store, datetime(2024, 7, 1)), CUTOFFS[:2], **OPTIONS)
     assert summary.cutoffs == 2 and summary.censored > 0
     assert read_training_set(folder).query("cutoff == @CUTOFFS[1]")["churned"].isna().all()
-    for name in NAMES:  # an mtime the append would change if it rewrote the file
+    for name in [*NAMES, *LABELS]:  # an mtime the append would change if it rewrote the file
         os.utime(folder / name, ns=(OLD_NS, OLD_NS))
     return folder
 
@@ -61,26 +62,32 @@ def test_append_equals_a_full_build_with_censored_labels_filled(demo_store, full
     assert (summary.cutoffs, summary.rows, summary.labelled) == (4, len(full), int(labelled.sum()))
     assert summary.churned == int(full.loc[labelled, "churned"].sum())
     after = _state(july_folder)
-    assert after[NAMES[0]] == before[NAMES[0]]  # March had nothing to change: same bytes, same mtime
-    assert after[NAMES[1]][1] != OLD_NS  # June was rewritten with its labels
+    # March had nothing to change, June only its labels: same bytes and mtimes for the rest
+    assert {n: after[n] for n in [*NAMES, LABELS[0]]} == {n: before[n] for n in [*NAMES, LABELS[0]]}
+    assert after[LABELS[1]][1] != OLD_NS  # June's labels were rewritten
     assert after["training-set.json"] == before["training-set.json"]
     assert sorted(after) == [
-        *NAMES,
+        LABELS[0],
+        NAMES[0],
+        LABELS[1],
+        NAMES[1],
+        "cutoff=2024-09-15.labels.parquet",
         "cutoff=2024-09-15.parquet",
+        "cutoff=2024-12-15.labels.parquet",
         "cutoff=2024-12-15.parquet",
         "training-set.json",
     ]
 
 
 def test_relabelling_changes_only_the_labels(demo_store, july_folder):
-    june = july_folder / NAMES[1]
+    june = july_folder / LABELS[1]
     old = pl.read_parquet(june)
     append_training_set(july_folder, demo_store, CUTOFFS[:2], **OPTIONS)
     new = pl.read_parquet(june)
-    labels = ["churned", "churn_type"]
-    assert new.columns == old.columns and new.schema == old.schema
-    assert new.drop(labels).equals(old.drop(labels))
+    assert new.columns == old.columns == ["churned", "churn_type"] and new.schema == old.schema
     assert old["churned"].null_count() == old.height and new["churned"].null_count() == 0
+    expected = read_training_set(july_folder).query("cutoff == @CUTOFFS[1]")["churned"]
+    assert new["churned"].to_list() == expected.tolist()  # in the rows' order
 
 
 def test_nothing_to_do_touches_nothing(demo_store, july_folder):
@@ -139,7 +146,11 @@ def test_writing_over_a_folder(demo_store, tmp_path):
     with pytest.raises(ChurnriskError, match="already holds a training set.*--append"):
         write_training_set(folder, demo_store, CUTOFFS[2:3], **OPTIONS)
     write_training_set(folder, demo_store, CUTOFFS[2:3], overwrite=True, **OPTIONS)
-    assert sorted(p.name for p in folder.iterdir()) == ["cutoff=2024-09-15.parquet", "training-set.json"]
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "cutoff=2024-09-15.labels.parquet",
+        "cutoff=2024-09-15.parquet",
+        "training-set.json",
+    ]
     other = tmp_path / "photos"
     other.mkdir()
     (other / "cat.jpg").write_bytes(b"")
@@ -202,7 +213,9 @@ def test_a_cutoff_with_a_time_of_day_and_cutoffs_from_a_generator(demo_store, tm
     folder = tmp_path / "train"
     write_training_set(folder, demo_store, (c for c in [noon, CUTOFFS[1]]), **OPTIONS)
     assert sorted(p.name for p in folder.glob("*.parquet")) == [
+        "cutoff=2024-03-15T12-00-00.labels.parquet",
         "cutoff=2024-03-15T12-00-00.parquet",
+        "cutoff=2024-06-15.labels.parquet",
         "cutoff=2024-06-15.parquet",
     ]
     summary = append_training_set(folder, demo_store, iter([noon, CUTOFFS[2]]), **OPTIONS)

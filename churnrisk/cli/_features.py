@@ -264,7 +264,7 @@ def training_set_command(
         typer.Option(
             "--output",
             "-o",
-            help="A .csv or .parquet file, or any other path: a folder of one Parquet file per cutoff, "
+            help="A .csv or .parquet file, or any other path: a folder of Parquet files per cutoff, "
             "which --append extends by the new cutoffs only.",
         ),
     ],

@@ -8,13 +8,7 @@ command line start fast.
 from __future__ import annotations
 
 import importlib
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
-
-try:
-    __version__ = version("churnrisk")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
-    __version__ = "0+unknown"
 
 _EXPORTS: dict[str, tuple[str, ...]] = {
     "churnrisk.errors": ("ChurnriskError", "DataError", "Problem"),
@@ -64,6 +58,9 @@ __all__ = ["__version__", *sorted(_WHERE)]
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _version()
+        return value
     module = _WHERE.get(name)
     if module is None:
         raise AttributeError(f"module 'churnrisk' has no attribute {name!r}")
@@ -74,3 +71,13 @@ def __getattr__(name: str) -> Any:
 
 def __dir__() -> list[str]:
     return sorted(__all__)
+
+
+def _version() -> str:
+    """The installed version (read on first use: looking it up costs part of the start-up time)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("churnrisk")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree without install
+        return "0+unknown"

@@ -552,7 +552,8 @@ def _folder_summary(
     folder: Path, *, added: Sequence[datetime] = (), relabelled: Sequence[datetime] = ()
 ) -> TrainingSetSummary:
     """Counts from the ``churned`` column of every part (a few bytes per row to read)."""
-    labels = [pl.read_parquet(_labels_path(p), columns=["churned"])["churned"] for p in _parts(folder).values()]
+    parts = _parts(folder).values()
+    labels = [pl.read_parquet(_labels_path(p), columns=["churned"])["churned"] for p in parts]
     return TrainingSetSummary(
         path=folder,
         cutoffs=len(labels),

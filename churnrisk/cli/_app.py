@@ -10,14 +10,16 @@ import json
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from churnrisk.errors import ChurnriskError, DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from rich.table import Table
 
 app = typer.Typer(
     name="churnrisk",
@@ -87,6 +89,9 @@ def print_json(data: Any) -> None:
 
 def frame_table(frame: pd.DataFrame, *, title: str | None = None, max_rows: int = 40) -> Table:
     """A rich table of a DataFrame, numbers right-aligned and rates shown with 4 decimals."""
+    import pandas as pd
+    from rich.table import Table
+
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
@@ -99,6 +104,8 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, max_rows: int 
 
 
 def _cell(value: Any) -> str:
+    import pandas as pd
+
     if value is None or (isinstance(value, float) and value != value):
         return ""
     if isinstance(value, float):

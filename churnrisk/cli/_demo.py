@@ -7,10 +7,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from churnrisk.cli._app import DATE_FORMATS, app, console, frame_table, user_errors
-from churnrisk.demo import write_demo_data
 
 
 @app.command("demo-data")
@@ -38,6 +36,10 @@ def demo_data_command(
 
     Every contract table is written, plus ground_truth with each customer's true churn date and cause.
     """
+    from rich.table import Table
+
+    from churnrisk.demo import write_demo_data  # loaded only when this command runs
+
     if fmt not in ("parquet", "csv"):
         raise typer.BadParameter(f"must be 'parquet' or 'csv', got {fmt!r}", param_hint="--format")
     with user_errors():

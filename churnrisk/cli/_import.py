@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from churnrisk._io import write_table
 from churnrisk.cli._app import OverwriteOpt, app, console, frame_table, user_errors
-from churnrisk.importers import ImportReport, ImportResult, import_online_retail, import_saas, import_snapshot
+
+if TYPE_CHECKING:  # the importers are loaded only when an import command runs
+    from churnrisk.importers import ImportReport, ImportResult
 
 import_app = typer.Typer(
     name="import",
@@ -36,6 +38,8 @@ def online_retail_command(
     fmt: FormatOpt = "csv",
 ) -> None:
     """Online Retail invoice lines -> customers, orders (per invoice) and returns (cancellations)."""
+    from churnrisk.importers import import_online_retail
+
     _import_store(lambda: import_online_retail(src), out_dir, overwrite=overwrite, fmt=fmt)
 
 
@@ -49,6 +53,8 @@ def saas_command(
     fmt: FormatOpt = "csv",
 ) -> None:
     """SaaS accounts, subscriptions, tickets, feature usage and churn events -> an event store."""
+    from churnrisk.importers import import_saas
+
     _import_store(lambda: import_saas(src_dir), out_dir, overwrite=overwrite, fmt=fmt)
 
 
@@ -65,6 +71,8 @@ def snapshot_command(
     overwrite: OverwriteOpt = False,
 ) -> None:
     """A customer snapshot -> a clean table: label as 0/1, numeric text as numbers, blanks as missing."""
+    from churnrisk.importers import import_snapshot
+
     with user_errors():
         frame, report = import_snapshot(src, label=label, id_col=id_col, return_report=True)
         write_table(frame, out_file, overwrite=overwrite)

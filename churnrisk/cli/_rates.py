@@ -26,14 +26,6 @@ from churnrisk.cli._app import (
     frame_table,
     user_errors,
 )
-from churnrisk.rates import (
-    churn_by_type,
-    churn_rates,
-    cohort_retention,
-    customer_lifetime_value,
-    repeat_rates,
-    winback_list,
-)
 from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
 from churnrisk.validation import load_store
 
@@ -154,6 +146,8 @@ def rates_command(
     A change at instant t counts in the period with period_start < t <= period_end. Rates are
     fractions; customer_churn_rate is the net change and may be negative.
     """
+    from churnrisk.rates import churn_rates  # loaded only when this command runs
+
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         table = churn_rates(
@@ -188,6 +182,8 @@ def repeat_command(
     encoding: EncodingOpt = None,
 ) -> None:
     """Repeat-purchase rate, repeat-customer shares and the one-year non-repeat rate (order data)."""
+    from churnrisk.rates import repeat_rates  # loaded only when this command runs
+
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         table = repeat_rates(store, start=start, end=end, within_days=within_days, by=by, category=category)
@@ -214,6 +210,8 @@ def cohorts_command(
     encoding: EncodingOpt = None,
 ) -> None:
     """Cohort retention: acquisition cohort (rows) x periods since acquisition (columns)."""
+    from churnrisk.rates import cohort_retention  # loaded only when this command runs
+
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         table = cohort_retention(
@@ -249,6 +247,8 @@ def clv_command(
     encoding: EncodingOpt = None,
 ) -> None:
     """Customer lifetime value: value per period x expected lifetime (1 / churn rate)."""
+    from churnrisk.rates import customer_lifetime_value  # loaded only when this command runs
+
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         table = customer_lifetime_value(
@@ -291,6 +291,8 @@ def involuntary_command(
     encoding: EncodingOpt = None,
 ) -> None:
     """Voluntary vs involuntary churn per period; -o writes the involuntarily churned customers."""
+    from churnrisk.rates import churn_by_type, winback_list  # loaded only when this command runs
+
     options: dict[str, Any] = {
         "definition": definition.value if definition else None,
         "window_days": window_days,

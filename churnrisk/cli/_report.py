@@ -17,7 +17,6 @@ from churnrisk.cli._app import (
     console,
     user_errors,
 )
-from churnrisk.report import write_report
 from churnrisk.validation import load_store
 
 ModelArg = Annotated[
@@ -54,6 +53,7 @@ def report_command(
     The file has its pictures and style inside it: it opens offline, in any browser.
     """
     from churnrisk.modelfile import load_model  # scikit-learn: loaded only when a command needs it
+    from churnrisk.report import write_report
 
     with user_errors():
         fitted = load_model(model, trust_pickle=trust_pickle)

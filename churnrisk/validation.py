@@ -10,7 +10,7 @@ a warning only: two identical purchases on one day are genuine in real retail da
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -114,6 +114,7 @@ def load_store(
     config: str | os.PathLike[str] | StoreConfig | None = None,
     as_of: datetime | str | None = None,
     encoding: str | None = None,
+    columns: Mapping[str, Collection[str] | None] | None = None,
 ) -> EventStore:
     """Read and validate an event store; raise :class:`DataError` listing every error.
 
@@ -130,6 +131,9 @@ def load_store(
         The date the data is as of; events after it are errors.
     encoding : str, optional
         Encoding of the CSV files (default UTF-8, or the config's).
+    columns : mapping, optional
+        Read (and check) only these tables and columns of a folder, see
+        :meth:`EventStore.from_folder` (e.g. :func:`churnrisk.features.feature_inputs`).
 
     Returns
     -------
@@ -147,7 +151,7 @@ def load_store(
         store = source
     else:
         cfg = config if isinstance(config, StoreConfig) else read_config(config)
-        store = EventStore.from_folder(source, config=cfg, encoding=encoding)
+        store = EventStore.from_folder(source, config=cfg, encoding=encoding, columns=columns)
     report = validate(store, as_of=as_of)
     if not report.ok:
         raise DataError(report.problems)

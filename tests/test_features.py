@@ -525,3 +525,22 @@ def test_text_columns_become_categoricals_with_sorted_categories(values, categor
     categories = pd.Index(sorted({v for v in values if v is not None}), dtype="str")
     expected = pd.Series(pd.Categorical(values, categories=categories))
     pd.testing.assert_series_equal(got, expected)
+
+
+def test_cli_features_reads_and_checks_only_the_columns_it_uses(tmp_path, features):
+    """An unreadable ``quantity`` (no feature reads it) does not stop ``features``; ``validate``
+    still reports it; an unreadable ``amount`` (read by the features) stops both."""
+    tables = _tables()
+    orders = tables["orders"].assign(quantity="many")
+    for name, frame in {**tables, "orders": orders}.items():
+        frame.to_csv(tmp_path / f"{name}.csv", index=False)
+    out = tmp_path / "features.parquet"
+    args = ["features", str(tmp_path), "--cutoff", "2024-03-31", "--windows", "30,90", "-o", str(out)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    written = pd.read_parquet(out).set_index("customer_id")
+    assert_frame_equal(written, features, check_categorical=False, check_dtype=False)
+    checked = CliRunner().invoke(app, ["validate", str(tmp_path)])
+    assert checked.exit_code == 1 and "quantity" in checked.output
+    orders.assign(amount="lots").to_csv(tmp_path / "orders.csv", index=False)
+    stopped = CliRunner().invoke(app, [*args, "--overwrite"])
+    assert stopped.exit_code == 1 and "amount" in stopped.output and "Traceback" not in stopped.output

@@ -25,7 +25,7 @@ from churnrisk.cli._app import (
     frame_table,
     user_errors,
 )
-from churnrisk.features import DEFAULT_WINDOWS, build_features, build_features_partitioned
+from churnrisk.features import DEFAULT_WINDOWS, build_features, build_features_partitioned, feature_inputs
 from churnrisk.labels import make_labels
 from churnrisk.training import (
     TrainingSetSummary,
@@ -175,7 +175,7 @@ def features_command(
             )
         return
     with user_errors(), err_console.status("Building features..."):
-        store = load_store(data, config=config, encoding=encoding)
+        store = load_store(data, config=config, encoding=encoding, columns=feature_inputs())
         frame = build_features(store, cutoff, windows=window_list)
     if output is not None:
         with user_errors():

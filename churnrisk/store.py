@@ -459,18 +459,9 @@ def _build(
                 )
             )
         if not missing:
-            tables[name] = _contiguous(_coerce(spec, frame, config.table(name), problems))
+            tables[name] = _coerce(spec, frame, config.table(name), problems)
     tables = _unify_ids(tables)
     return EventStore(tables, load_problems=problems, source=source)
-
-
-def _contiguous(frame: pl.DataFrame) -> pl.DataFrame:
-    """Numbers and times in one chunk each (Parquet reads one chunk per row group): numpy views of
-    them then cost no copy, however often they are taken. Text stays as read."""
-    chunked = [
-        c for c, t in frame.schema.items() if (t.is_numeric() or t.is_temporal()) and frame[c].n_chunks() > 1
-    ]
-    return frame.with_columns(frame[c].rechunk() for c in chunked) if chunked else frame
 
 
 def _rename(frame: pl.DataFrame, columns: Mapping[str, str]) -> pl.DataFrame:

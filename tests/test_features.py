@@ -544,3 +544,34 @@ def test_cli_features_reads_and_checks_only_the_columns_it_uses(tmp_path, featur
     orders.assign(amount="lots").to_csv(tmp_path / "orders.csv", index=False)
     stopped = CliRunner().invoke(app, [*args, "--overwrite"])
     assert stopped.exit_code == 1 and "amount" in stopped.output and "Traceback" not in stopped.output
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), by_customer=st.booleans())
+def test_subscription_changes_do_not_depend_on_the_row_order(seed, by_customer):
+    """Downgrades and upgrades compare each row with the customer's previous one in time: the
+    same whether the table is sorted by customer and time (read in one pass) or shuffled."""
+    rng = np.random.default_rng(seed)
+    n = 30
+    subscriptions = pd.DataFrame(
+        {
+            "customer_id": rng.integers(1, 6, n),
+            "started_at": T("2024-01-01") + pd.to_timedelta(rng.integers(0, 20, n), unit="D"),
+            "mrr": rng.choice([10.0, 20.0, 30.0], n),
+        }
+    )
+    ordered = subscriptions.sort_values(["customer_id", "started_at"], kind="stable", ignore_index=True)
+    shuffled = ordered.sample(frac=1, random_state=seed % 2**31, ignore_index=True)
+    customers = pd.DataFrame({"customer_id": range(1, 6)})
+
+    def features(table: pd.DataFrame) -> pd.DataFrame:
+        store = EventStore.from_frames({"customers": customers, "subscriptions": table})
+        return build_features(store, "2024-02-01", windows=(60,))  # every row in the window
+
+    expected = features(ordered)
+    # ties in start time keep their table order: compare with a shuffle only where there are none
+    if by_customer or not ordered.duplicated(["customer_id", "started_at"]).any():
+        assert_frame_equal(features(ordered if by_customer else shuffled), expected)
+    changes = ordered.groupby("customer_id")["mrr"].diff()
+    assert expected["subscription_downgrades_60d"].sum() == int((changes < 0).sum())
+    assert expected["subscription_upgrades_60d"].sum() == int((changes > 0).sum())

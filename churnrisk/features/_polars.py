@@ -227,12 +227,20 @@ class _Table:
     time: np.ndarray
     hidden: frozenset[str]  # columns whose values depend on the cutoff (``known_when``)
     masks: dict[tuple[Where, ...], np.ndarray] = field(default_factory=dict)
+    numbers: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     # running statistics over the history, kept across cutoffs (see ``_Cut._running``): None = off
     runs: dict[tuple[Any, ...], tuple[int, np.ndarray]] | None = None
 
     def static(self, columns: Iterable[str]) -> bool:
         """Whether these columns have the same values at every cutoff."""
         return set(columns) <= set(self.frame.columns) - self.hidden
+
+    def values(self, column: str) -> tuple[np.ndarray, np.ndarray | None]:
+        """A numeric column of every row as float64 (times as microseconds), and where it is not
+        null: for columns that do not depend on the cutoff (each cutoff takes its prefix)."""
+        if column not in self.numbers:
+            self.numbers[column] = _float_values(self.frame[column])
+        return self.numbers[column]
 
     def mask(self, where: tuple[Where, ...], expr: pl.Expr) -> np.ndarray:
         """A row filter over every row, for filters that do not depend on the cutoff (each cutoff
@@ -270,11 +278,13 @@ def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table
     rows = frame.select([c for c in frame.columns if c in needed or c == ID])
     if family.end is not None and family.end not in rows.columns:  # no end column: nothing has ended
         rows = rows.with_columns(pl.lit(None, pl.Datetime("us")).alias(family.end))
+    lags = [h for h in family.helpers if isinstance(h, Lag) and h.column in rows.columns]
+    if lags and _by_customer_and_time(rows, family.time):  # e.g. a table exported per customer
+        rows, lags = rows.hstack(_previous(rows, lags)), []
     time = _micros(rows[family.time], _LATEST)
     if len(time) > 1 and not bool((time[1:] >= time[:-1]).all()):
         rows = rows.sort(family.time, nulls_last=True, maintain_order=True)
         time = _micros(rows[family.time], _LATEST)
-    lags = [h for h in family.helpers if isinstance(h, Lag) and h.column in rows.columns]
     if lags:
         rows = rows.hstack(_lagged(rows, lags))
     # rows of ids that are not customers: counted apart (slot ``size``), never output
@@ -289,12 +299,26 @@ def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
     cutoff and is computed once.
     """
     order = rows.select(pl.arg_sort_by(ID, maintain_order=True)).to_series()
-    grouped = rows.select(ID, *(h.column for h in lags))[order]
-    same = pl.col(ID) == pl.col(ID).shift(1)
-    previous = grouped.select(pl.when(same).then(pl.col(h.column).shift(1)).alias(h.name) for h in lags)
+    previous = _previous(rows.select(ID, *(h.column for h in lags))[order], lags)
     back = np.empty(len(order), dtype=np.int64)
     back[order.to_numpy()] = np.arange(len(order))  # the inverse permutation, without a second sort
     return previous[back]
+
+
+def _previous(grouped: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
+    """The value of the row before, where it is the same customer's (``grouped``: each customer's
+    rows together, in time order)."""
+    same = pl.col(ID) == pl.col(ID).shift(1)
+    return grouped.select(pl.when(same).then(pl.col(h.column).shift(1)).alias(h.name) for h in lags)
+
+
+def _by_customer_and_time(rows: pl.DataFrame, time: str) -> bool:
+    """Whether the rows are sorted by customer, then time (no id or time missing)."""
+    if rows[time].has_nulls() or rows[ID].has_nulls():
+        return False
+    before, same = pl.col(ID).shift(1), pl.col(ID) == pl.col(ID).shift(1)
+    ordered = (pl.col(ID) > before) | (same & (pl.col(time) >= pl.col(time).shift(1)))
+    return bool(rows.select(ordered.slice(1).all()).item())
 
 
 def prepare_tables(
@@ -385,10 +409,7 @@ class _Cut:
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
 
-        def fold(value: np.ndarray, part: _Rows) -> None:
-            value += np.bincount(self.slot[part[0]], minlength=self.size)
-
-        return self._running(("count", (), None), (slice(0, self.n), None), self._zeros(np.int64), fold)
+        return self._counts((slice(0, self.n), None), ((), None))
 
     # -------------------------------------------------------------- rows and columns
     def mask(self, where: tuple[Where, ...]) -> np.ndarray | None:
@@ -406,13 +427,11 @@ class _Cut:
     def values(self, column: str) -> tuple[np.ndarray, np.ndarray | None]:
         """A numeric column as float64 (times as microseconds), and where it is not null."""
         if column not in self._columns:
-            series = self.frame[column]
-            valid = series.is_not_null().to_numpy() if series.null_count() else None
-            if series.dtype.is_temporal():
-                values = _micros(series, 0).astype(np.float64)
+            if self.table.static([column]):
+                values, valid = self.table.values(column)
+                self._columns[column] = values[: self.n], None if valid is None else valid[: self.n]
             else:
-                values = series.cast(pl.Float64).fill_null(0.0).to_numpy()
-            self._columns[column] = values, valid
+                self._columns[column] = _float_values(self.frame[column])
         return self._columns[column]
 
     def span(self, agg: Agg, window: int | None) -> _Rows:
@@ -470,11 +489,15 @@ class _Cut:
     def _count(self, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
         if rows[1] is None and rows[0] == slice(0, self.n):
             return self.rows
+        return self._counts(rows, run)
 
+    def _counts(self, rows: _Rows, run: tuple[Any, ...] | None) -> np.ndarray:
         def fold(value: np.ndarray, part: _Rows) -> None:
             value += np.bincount(self._select(part)[0], minlength=self.size)
 
-        return self._running(None if run is None else ("count", *run), rows, self._zeros(np.int64), fold)
+        if run is None or self.table.runs is None:
+            return np.bincount(self._select(rows)[0], minlength=self.size)
+        return self._running(("count", *run), rows, self._zeros(np.int64), fold)
 
     def _sum(self, x: np.ndarray, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
         """Sums of ``x`` per slot (``add.at`` adds in row order, as ``bincount`` does)."""
@@ -610,6 +633,14 @@ class _Cut:
             x, valid = self.values(column)
             return x[at], found if valid is None else found & valid[at]
         return series.gather(at), found
+
+
+def _float_values(series: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
+    """A numeric column as float64 (times as microseconds; missing as 0), and where it is not null."""
+    valid = series.is_not_null().to_numpy() if series.null_count() else None
+    if series.dtype.is_temporal():
+        return _micros(series, 0).astype(np.float64), valid
+    return series.cast(pl.Float64).fill_null(0.0).to_numpy(), valid
 
 
 def _bincount(slot: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:

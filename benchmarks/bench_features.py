@@ -166,10 +166,11 @@ def child(mode: str, folder: Path) -> None:
         return
     from churnrisk.features import build_features, feature_inputs
     from churnrisk.store import EventStore
+    from churnrisk.training import training_inputs
 
     t0 = time.perf_counter()
-    # one cutoff reads only the columns the features use, as a lazy query would
-    columns = feature_inputs() if mode == "one" else None
+    # only the columns the features (and labels) use, as the commands and a lazy query read them
+    columns = feature_inputs() if mode == "one" else training_inputs()
     store = EventStore.from_folder(folder, columns=columns) if mode != "pandas" else None
     loaded = time.perf_counter() - t0
     if mode in ("stored", "update", "stored-folder", "append-folder"):

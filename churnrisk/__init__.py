@@ -50,6 +50,7 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
         "write_training_set",
         "append_training_set",
         "read_training_set",
+        "training_inputs",
         "TrainingSetSummary",
     ),
     "churnrisk.model": ("ChurnModel", "train_model", "make_pipeline"),

@@ -39,6 +39,16 @@ __all__ = ["DEFINITIONS", "make_labels"]
 
 Definition = Literal["subscription", "inactivity"]
 ID = "customer_id"
+#: The columns the labels read, by table (``None``: all), e.g. for ``EventStore.from_folder(columns=)``
+#: together with the features' (:func:`churnrisk.training.training_inputs`); the end of the data
+#: is the latest event time of every table read.
+LABEL_INPUTS: dict[str, frozenset[str] | None] = {
+    "customers": frozenset({ID}),
+    "orders": frozenset({ID, "ordered_at"}),
+    "activity": frozenset({ID, "occurred_at"}),
+    "subscriptions": None,
+    "payments": None,
+}
 
 
 def _check_days(value: Any, name: str, *, allow_zero: bool = False) -> int:

@@ -42,8 +42,8 @@ from churnrisk.features._build import (
     to_pandas_features,
 )
 from churnrisk.features._polars import PreparedTables, feature_frame, prepare_tables
-from churnrisk.features._spec import DEFAULT_WINDOWS
-from churnrisk.labels import Definition, check_label_options, label_frame
+from churnrisk.features._spec import DEFAULT_WINDOWS, feature_inputs, merge_inputs
+from churnrisk.labels import LABEL_INPUTS, Definition, check_label_options, label_frame
 from churnrisk.spells import subscription_spells
 from churnrisk.store import EventStore
 
@@ -53,6 +53,7 @@ __all__ = [
     "build_training_set",
     "make_cutoffs",
     "read_training_set",
+    "training_inputs",
     "update_training_set",
     "write_training_set",
 ]
@@ -61,6 +62,13 @@ ID = "customer_id"
 KEY = [ID, "cutoff"]
 Progress = Callable[[int, int], None]
 _UNITS = {"D": "days", "W": "weeks", "M": "months", "Q": "months", "Y": "years"}
+
+
+def training_inputs() -> dict[str, frozenset[str] | None]:
+    """The columns features and labels read, by table (``None``: all), e.g. for
+    ``EventStore.from_folder(folder, columns=training_inputs())``: every table the features read,
+    so the end of the data (the latest event of any table) is the same as with all columns."""
+    return merge_inputs(feature_inputs(), LABEL_INPUTS)
 
 
 def make_cutoffs(first: Any, last: Any, every: str = "1M") -> list[datetime]:

@@ -291,3 +291,25 @@ def test_running_history_gives_the_features_of_each_cutoff_bit_for_bit(seed):
         features = build_features(store, cutoff, windows=(7, 30)).loc[rows.index]
         text = {c: "object" for c in features.select_dtypes("category")}  # categories of all cutoffs
         assert_frame_equal(rows[features.columns].astype(text), features.astype(text), check_exact=True)
+
+
+def test_training_inputs_read_every_table_and_what_labels_need(demo_store):
+    """Reading only ``training_inputs()`` keeps every table (so the end of the data, the latest
+    event of any table, is the same) and gives the same training set."""
+    from churnrisk.contract import TABLES
+    from churnrisk.training import training_inputs
+
+    inputs = training_inputs()
+    assert sorted(inputs) == sorted(TABLES)
+    assert inputs["subscriptions"] is None and inputs["payments"] is None  # churn types read them whole
+    projected = EventStore(
+        {
+            name: frame
+            if inputs[name] is None
+            else frame.select(c for c in frame.columns if c in inputs[name])
+            for name, frame in demo_store.tables.items()
+        }
+    )
+    assert_frame_equal(
+        build_training_set(projected, CUTOFFS, **OPTIONS), build_training_set(demo_store, CUTOFFS, **OPTIONS)
+    )

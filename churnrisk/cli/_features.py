@@ -31,6 +31,7 @@ from churnrisk.training import (
     TrainingSetSummary,
     append_training_set,
     make_cutoffs,
+    training_inputs,
     write_training_set,
 )
 from churnrisk.validation import load_store
@@ -308,7 +309,7 @@ def training_set_command(
             )
         return
     with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
+        store = load_store(data, config=config, encoding=encoding, columns=training_inputs())
         cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)
         with _progress() as bar:
             task = bar.add_task("cutoffs", total=len(cutoffs))

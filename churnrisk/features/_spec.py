@@ -54,6 +54,7 @@ __all__ = [
     "LastTime",
     "Where",
     "feature_inputs",
+    "merge_inputs",
 ]
 
 #: Default look-back windows, in days.
@@ -427,12 +428,20 @@ FAMILIES: tuple[Family, ...] = (
 )
 
 
-def feature_inputs(families: tuple[Family, ...] = FAMILIES) -> dict[str, frozenset[str] | None]:
+Inputs = dict[str, frozenset[str] | None]
+
+
+def feature_inputs(families: tuple[Family, ...] = FAMILIES) -> Inputs:
     """The columns the features read, by table (``None``: all columns), e.g. for
     ``EventStore.from_folder(folder, columns=feature_inputs())``."""
-    out: dict[str, frozenset[str] | None] = {}
-    for family in families:
-        inputs = family.inputs
-        before = out.get(family.table, frozenset())
-        out[family.table] = None if inputs is None or before is None else before | inputs
+    return merge_inputs(*({family.table: family.inputs} for family in families))
+
+
+def merge_inputs(*inputs: Inputs) -> Inputs:
+    """The columns any of ``inputs`` reads, by table (``None``, all columns, wins)."""
+    out: Inputs = {}
+    for each in inputs:
+        for table, columns in each.items():
+            before = out.get(table, frozenset())
+            out[table] = None if columns is None or before is None else before | columns
     return out

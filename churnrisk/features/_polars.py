@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -345,11 +346,28 @@ def prepare_tables(
 
 def _in_threads(work: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
     """``[work(item) for item in items]`` on up to two threads (numpy and Polars release the GIL
-    for most of the work). Items are independent and results come back in order."""
-    if len(items) < 2:
-        return [work(item) for item in items]
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        return list(pool.map(work, items))
+    for most of the work). Items are independent and results come back in order.
+
+    The threads are the same from one call to the next: memory freed by one cutoff's work is
+    reused by the next (new threads would each allocate afresh, and the peak would grow).
+    """
+    if len(items) < 2 or threading.current_thread().name.startswith(_THREADS):
+        return [work(item) for item in items]  # nothing to share, or already on one of them
+    return list(_pool().map(work, items))
+
+
+_THREADS = "churnrisk-features"
+_POOLS: dict[int, ThreadPoolExecutor] = {}  # by process id: a forked child starts its own
+_POOL_LOCK = threading.Lock()
+
+
+def _pool() -> ThreadPoolExecutor:
+    with _POOL_LOCK:
+        pool = _POOLS.get(os.getpid())
+        if pool is None:
+            workers = min(2, os.cpu_count() or 1)
+            pool = _POOLS[os.getpid()] = ThreadPoolExecutor(workers, thread_name_prefix=_THREADS)
+        return pool
 
 
 # ---------------------------------------------------------------------- one family, one cutoff

@@ -511,17 +511,20 @@ def test_integer_ids_of_any_range_give_the_same_features(features, relabel):
 @settings(max_examples=60, deadline=None)
 @given(
     values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "a", "Zeta", "é", "a b", ""])), max_size=30),
-    categorical=st.booleans(),
+    kind=st.sampled_from(["text", "categorical", "enum"]),
 )
-def test_text_columns_become_categoricals_with_sorted_categories(values, categorical):
-    """Text (or a Polars categorical, whose codes follow first appearance) becomes a pandas
-    categorical whose categories are the distinct values in sorted order, missing stays missing."""
+def test_text_columns_become_categoricals_with_sorted_categories(values, kind):
+    """Text (or a Polars categorical, whose codes follow first appearance, or an enum, whose
+    codes follow its declared order) becomes a pandas categorical whose categories are the
+    distinct values in sorted order; missing stays missing."""
     import polars as pl
 
     from churnrisk.features._build import to_pandas_column
 
     column = pl.Series(values, dtype=pl.String)
-    got = to_pandas_column(column.cast(pl.Categorical) if categorical else column)
+    declared = ["é", "b", "a b", "Zeta", "a", ""]  # not sorted
+    typed = {"text": pl.String, "categorical": pl.Categorical, "enum": pl.Enum(declared)}[kind]
+    got = to_pandas_column(column.cast(typed))
     categories = pd.Index(sorted({v for v in values if v is not None}), dtype="str")
     expected = pd.Series(pd.Categorical(values, categories=categories))
     pd.testing.assert_series_equal(got, expected)
@@ -575,3 +578,21 @@ def test_subscription_changes_do_not_depend_on_the_row_order(seed, by_customer):
     changes = ordered.groupby("customer_id")["mrr"].diff()
     assert expected["subscription_downgrades_60d"].sum() == int((changes < 0).sum())
     assert expected["subscription_upgrades_60d"].sum() == int((changes > 0).sum())
+
+
+@pytest.mark.parametrize(
+    ("score", "group"),
+    [(0.0, "detractor"), (6.0, "detractor"), (6.5, "passive"), (8.0, "passive"), (10.0, "promoter"),
+     (11.0, None), (NAN, None)],
+)  # fmt: skip
+def test_nps_groups_at_the_bin_edges(score, group):
+    """A value belongs to the first bin whose upper bound it does not exceed; beyond the last
+    bound, or missing, it has no group."""
+    from churnrisk.features._polars import _derived_values
+    from churnrisk.features._spec import Derived
+
+    bins = Derived("g", "bins", "x", bins=((6, "detractor"), (8, "passive"), (10, "promoter")))
+    assert _derived_values(bins, np.array([score]), None).to_list() == [group]
+    unordered = Derived("g", "bins", "x", bins=((8, "passive"), (6, "detractor"), (10, "promoter")))
+    expected = "passive" if group == "detractor" else group  # declaration order decides
+    assert _derived_values(unordered, np.array([score]), None).to_list() == [expected]

@@ -78,12 +78,12 @@ def promoted(a: np.dtype, b: np.dtype) -> np.dtype:
 def to_pandas_column(column: pl.Series) -> pd.Series:
     """A non-numeric feature column in pandas: text as a categorical with sorted categories.
 
-    Works on the 32-bit codes of a Polars categorical (text is made one first): the categories
-    present are sorted, and each code is mapped to its rank in one gather.
+    Works on the 32-bit codes of a Polars categorical or enum (text is made one first): the
+    categories present are sorted, and each code is mapped to its rank in one gather.
     """
     if column.dtype == pl.String:
         column = column.cast(pl.Categorical)
-    if column.dtype != pl.Categorical:
+    if not isinstance(column.dtype, pl.Categorical | pl.Enum):
         return column.to_pandas()
     present = column.unique().drop_nulls()
     names = present.cast(pl.String)

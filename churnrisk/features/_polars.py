@@ -279,6 +279,7 @@ def _prepare_table(family: Family, frame: pl.DataFrame, slots: _Slots) -> _Table
     rows = frame.select([c for c in frame.columns if c in needed or c == ID])
     if family.end is not None and family.end not in rows.columns:  # no end column: nothing has ended
         rows = rows.with_columns(pl.lit(None, pl.Datetime("us")).alias(family.end))
+    rows = _categorical(rows, [a.column for a in aggs if a.stat in ("last", "prev") and a.column])
     lags = [h for h in family.helpers if isinstance(h, Lag) and h.column in rows.columns]
     if lags and _by_customer_and_time(rows, family.time):  # e.g. a table exported per customer
         rows, lags = rows.hstack(_previous(rows, lags)), []
@@ -304,6 +305,13 @@ def _lagged(rows: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
     back = np.empty(len(order), dtype=np.int64)
     back[order.to_numpy()] = np.arange(len(order))  # the inverse permutation, without a second sort
     return previous[back]
+
+
+def _categorical(frame: pl.DataFrame, columns: Sequence[str]) -> pl.DataFrame:
+    """Text ``columns`` (other than the id) as 32-bit category codes: the output columns taken
+    from them are gathered and turned into pandas categoricals without a string per row."""
+    text = [c for c in columns if c != ID and frame.schema[c] == pl.String]
+    return frame.with_columns(pl.col(text).cast(pl.Categorical)) if text else frame
 
 
 def _previous(grouped: pl.DataFrame, lags: Sequence[Lag]) -> pl.DataFrame:
@@ -337,7 +345,9 @@ def prepare_tables(
         return tables
     out = PreparedTables(dict(tables), _Slots.of(tables["customers"][ID]))
     families = [f for f in FAMILIES if f.table in tables and not f.one_row_per_customer]
-    prepared = _in_threads(lambda f: _prepare_table(f, tables[f.table], out.slots), families)
+    tasks = [functools.partial(_prepare_table, f, tables[f.table], out.slots) for f in families]
+    customers = functools.partial(_categorical, tables["customers"], tables["customers"].columns)
+    *prepared, out.tables["customers"] = _in_threads(lambda task: task(), [*tasks, customers])
     out.prepared = {f.name: table for f, table in zip(families, prepared, strict=True) if table is not None}
     for table in out.prepared.values():
         table.runs = {} if running else None
@@ -684,8 +694,16 @@ def _derived_values(d: Derived, a: np.ndarray, b: np.ndarray | None) -> np.ndarr
     if d.op == "ratio":
         with np.errstate(divide="ignore", invalid="ignore"):
             return np.where(b != 0, a / b, np.nan)  # type: ignore[operator]
-    frame = pl.DataFrame({"x": pl.Series(a, nan_to_null=True)})
-    return frame.select(_derived(d, "x", None))[:, 0]
+    uppers = np.array([upper for upper, _ in d.bins], dtype=np.float64)
+    labels = [label for _, label in d.bins]
+    if not bool((np.diff(uppers) > 0).all()):  # bins not in ascending order: as declared
+        frame = pl.DataFrame({"x": pl.Series(a, nan_to_null=True)})
+        return frame.select(_derived(d, "x", None))[:, 0]
+    # the first bin whose upper bound the value does not exceed; none: missing
+    code = np.searchsorted(uppers, a, side="left")
+    found = pl.Series((code < len(labels)) & ~np.isnan(a))
+    rows = pl.select(pl.when(pl.lit(found)).then(pl.lit(pl.Series(code)))).to_series()
+    return pl.Series(labels, dtype=pl.Enum(labels)).gather(rows)
 
 
 # statistics that are 0 for a customer without rows

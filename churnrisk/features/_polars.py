@@ -231,6 +231,8 @@ class _Table:
     numbers: dict[str, tuple[np.ndarray, np.ndarray | None]] = field(default_factory=dict)
     # running statistics over the history, kept across cutoffs (see ``_Cut._running``): None = off
     runs: dict[tuple[Any, ...], tuple[int, np.ndarray]] | None = None
+    # the kept values above are shared by the threads working on parts of one family
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     def static(self, columns: Iterable[str]) -> bool:
         """Whether these columns have the same values at every cutoff."""
@@ -239,16 +241,18 @@ class _Table:
     def values(self, column: str) -> tuple[np.ndarray, np.ndarray | None]:
         """A numeric column of every row as float64 (times as microseconds), and where it is not
         null: for columns that do not depend on the cutoff (each cutoff takes its prefix)."""
-        if column not in self.numbers:
-            self.numbers[column] = _float_values(self.frame[column])
-        return self.numbers[column]
+        with self.lock:
+            if column not in self.numbers:
+                self.numbers[column] = _float_values(self.frame[column])
+            return self.numbers[column]
 
     def mask(self, where: tuple[Where, ...], expr: pl.Expr) -> np.ndarray:
         """A row filter over every row, for filters that do not depend on the cutoff (each cutoff
         takes its prefix)."""
-        if where not in self.masks:
-            self.masks[where] = self.frame.select(expr.fill_null(False))[:, 0].to_numpy()
-        return self.masks[where]
+        with self.lock:
+            if where not in self.masks:
+                self.masks[where] = self.frame.select(expr.fill_null(False))[:, 0].to_numpy()
+            return self.masks[where]
 
 
 @dataclass
@@ -507,12 +511,13 @@ class _Cut:
             value = start()
             fold(value, rows)
             return value
-        kept = runs.get(run)
-        # the first cutoff, or an earlier one than the last: from the start
-        done, value = (0, start()) if kept is None or kept[0] > self.n else kept
-        fold(value, (slice(done, self.n), rows[1]))
-        runs[run] = (self.n, value)
-        return value.copy()  # the kept one changes with the next cutoff
+        with self.table.lock:
+            kept = runs.get(run)
+            # the first cutoff, or an earlier one than the last: from the start
+            done, value = (0, start()) if kept is None or kept[0] > self.n else kept
+            fold(value, (slice(done, self.n), rows[1]))
+            runs[run] = (self.n, value)
+            return value.copy()  # the kept one changes with the next cutoff
 
     def _count(self, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
         if rows[1] is None and rows[0] == slice(0, self.n):
@@ -580,15 +585,18 @@ class _Cut:
 
         def fold(value: np.ndarray, part: _Rows) -> None:
             slot, position = self._positions(part)
-            last = np.full(self.size, -1, dtype=np.int64)
+            first = part[0].start == 0  # nothing folded in yet: straight into ``value``
+            last = value[0] if first else np.full(self.size, -1, dtype=np.int64)
             np.maximum.at(last, slot, position)
-            seen = last >= 0
             if previous:
                 before = position != last[slot]  # all but each customer's last row of this part
-                earlier = np.full(self.size, -1, dtype=np.int64)
+                earlier = value[1] if first else np.full(self.size, -1, dtype=np.int64)
                 np.maximum.at(earlier, slot[before], position[before])
-                value[1] = np.where(seen, np.where(earlier >= 0, earlier, value[0]), value[1])
-            value[0] = np.where(seen, last, value[0])
+            if not first:
+                seen = last >= 0
+                if previous:
+                    value[1] = np.where(seen, np.where(earlier >= 0, earlier, value[0]), value[1])
+                value[0] = np.where(seen, last, value[0])
 
         start = lambda: np.full((2, self.size), -1, dtype=np.int64)  # noqa: E731
         return self._running(None if run is None else ("last", *run), rows, start, fold)
@@ -618,10 +626,13 @@ class _Cut:
             if stat in ("min", "max"):
                 value, found = self._extreme(x, rows, largest=stat == "max", run=run)
                 return self._typed(value, agg.column), found
-            sums = self._sum(x, rows, run)
             if stat == "sum":
-                return self._typed(sums, agg.column), None
-            n = self._count(rows, run)
+                return self._typed(self._sum(x, rows, run), agg.column), None
+            if run is None or self.table.runs is None:  # one selection for both
+                slot, values = self._select(rows, x)
+                sums, n = _bincount(slot, values, self.size), np.bincount(slot, minlength=self.size)
+            else:
+                sums, n = self._sum(x, rows, run), self._count(rows, run)
             return sums / np.maximum(n, 1), n > 0
         key = (agg.where, agg.span, window if agg.windowed else None)
         if stat in ("last", "prev"):
@@ -861,15 +872,15 @@ def _population(prepared: PreparedTables, cutoff: datetime) -> pl.Series:
 
 def _event_part(
     family: Family,
+    features: Sequence[Agg | Derived],
     prepared: PreparedTables,
     cutoff: datetime,
     windows: Sequence[int],
     positions: np.ndarray | slice,
     outside: np.ndarray | None,
 ) -> pl.DataFrame:
-    """One event family's features for the customers at ``positions`` (their slots); missing for
+    """Features of one event family for the customers at ``positions`` (their slots); missing for
     those ``outside`` the population."""
-    features = family_features(family, prepared.tables[family.table].columns)
     cut = _Cut(family, prepared.prepared[family.name], cutoff, prepared.slots.size)
     present = cut.rows[positions] > 0
     return _assemble(family, features, windows, cut.stat, positions, present, outside)
@@ -906,18 +917,46 @@ def feature_frame(
         for f in FAMILIES
         if f.name in prepared.prepared or (f.one_row_per_customer and f.table in prepared.tables)
     ]
+    features = {f: family_features(f, prepared.tables[f.table].columns) for f in families}
+    rows = sum(prepared.tables[f.table].height for f in families if f.name in prepared.prepared)
+    # A family with a third of all rows or more would keep one thread busy alone: in two halves.
+    tasks = [
+        (f, group)
+        for f in families
+        for group in (_halves(features[f]) if prepared.tables[f.table].height * 3 >= rows else [features[f]])
+    ]
 
-    def part_of(family: Family) -> pl.DataFrame | None:
+    def part_of(task: tuple[Family, list[Agg | Derived]]) -> pl.DataFrame | None:
+        family, group = task
         if family.name in prepared.prepared:
-            return _event_part(family, prepared, cutoff, windows, positions, outside)
+            return _event_part(family, group, prepared, cutoff, windows, positions, outside)
         frame = prepared.tables[family.table]
         return _customers_part(family, frame, prepared.slots, cutoff, positions, outside)
 
     # The largest tables first, so that the two threads finish together.
-    by_size = sorted(families, key=lambda f: -prepared.tables[f.table].height)
-    parts = dict(zip(by_size, _in_threads(part_of, by_size), strict=True))
-    out = [ids.to_frame(), *(part for f in families if (part := parts[f]) is not None)]
+    tasks.sort(key=lambda task: -prepared.tables[task[0].table].height)
+    done = list(zip(tasks, _in_threads(part_of, tasks), strict=True))
+    out = [ids.to_frame()]
+    for family in families:
+        parts = [part for (f, _), part in done if f is family and part is not None]
+        if parts:
+            part = pl.concat(parts, how="horizontal")
+            out.append(part.select(output_columns(family, features[family], windows)))
     return pl.concat(out, how="horizontal")
+
+
+def _halves(features: Sequence[Agg | Derived]) -> list[list[Agg | Derived]]:
+    """The features in two groups with no input in common, the per-window ones and those over
+    the whole history (derived ones go with their inputs), or one group if they cannot be parted."""
+    windowed = windowed_names(features)
+    groups = [[f for f in features if windowed[f.name]], [f for f in features if not windowed[f.name]]]
+    names = [{f.name for f in group} for group in groups]
+    crossing = any(
+        isinstance(f, Derived) and {f.left, f.right} - {None} - names[i]
+        for i, group in enumerate(groups)
+        for f in group
+    )
+    return [list(features)] if crossing or not all(groups) else groups
 
 
 _INT32 = np.iinfo(np.int32)

@@ -16,7 +16,7 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 
-__all__ = ["atomic_path", "check_writable", "write_table"]
+__all__ = ["atomic_path", "check_writable", "polars_parquet", "write_table"]
 
 TABLE_FORMATS = (".csv", ".parquet")
 # Fast to write and to read, and smaller than the usual snappy.
@@ -123,7 +123,7 @@ def _writer(frame: pd.DataFrame | pl.DataFrame, suffix: str) -> Callable[[Path],
     if isinstance(frame, pl.DataFrame):
         polars_writers: dict[str, Callable[[Path], object]] = {
             ".csv": frame.write_csv,
-            ".parquet": lambda p: _polars_parquet(frame, p),
+            ".parquet": lambda p: polars_parquet(frame, p),
         }
         return polars_writers[suffix]
     pandas_writers: dict[str, Callable[[Path], object]] = {
@@ -194,7 +194,8 @@ def _is_text(index: pd.Index) -> bool:
     )
 
 
-def _polars_parquet(frame: pl.DataFrame, path: Path) -> None:
+def polars_parquet(frame: pl.DataFrame, path: Path) -> None:
+    """Write a Polars frame as Parquet the fast way (LZ4, no statistics; see :func:`write_table`)."""
     enums = any(isinstance(dtype, pl.Enum) for dtype in frame.dtypes)
     frame.write_parquet(
         path,

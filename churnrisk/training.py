@@ -31,7 +31,7 @@ import pandas as pd
 import polars as pl
 from pandas.api.types import union_categoricals
 
-from churnrisk._io import TABLE_FORMATS, atomic_path, check_writable, write_table
+from churnrisk._io import TABLE_FORMATS, atomic_path, check_writable, polars_parquet, write_table
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import (
     check_windows,
@@ -119,20 +119,25 @@ def _rows(
     return features.insert_column(1, cutoffs).hstack(labels.select("churned", "churn_type"))
 
 
+def _spells(store: EventStore, options: dict[str, Any]) -> pl.DataFrame | None:
+    """The subscription spells the labels read (once for all cutoffs), if the definition uses them."""
+    return subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
+
+
 def _cutoff_rows(
     store: EventStore,
     cutoffs: Sequence[datetime],
     windows: tuple[int, ...],
     options: dict[str, Any],
     progress: Progress | None,
+    spells: pl.DataFrame | None,
 ) -> tuple[int, Iterator[pl.DataFrame]]:
     """The number of rows, and the rows of each cutoff in turn (computed when asked for).
 
     Labels come first (they are small), so that the row count is known before any feature.
     """
     # Customer ids encoded (and order-dependent tables sorted) once for all cutoffs.
-    tables = prepare_tables(store.tables, running=True)
-    spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
+    tables = prepare_tables(store.tables, running=len(cutoffs) > 1)
     labels = [label_frame(store, cutoff, spells=spells, **options) for cutoff in cutoffs]
 
     def rows() -> Iterator[pl.DataFrame]:
@@ -243,7 +248,8 @@ def build_training_set(
     options = check_label_options(store, definition, horizon, lookback, lead_time)
     windows_ = check_windows(windows)
     # Cutoffs come in order, customers sorted in each: stacking needs no sort.
-    total, frames = _cutoff_rows(store, _cutoff_list(cutoffs), windows_, options, progress)
+    cutoffs_ = _cutoff_list(cutoffs)
+    total, frames = _cutoff_rows(store, cutoffs_, windows_, options, progress, _spells(store, options))
     return _typed(_stacked(total, frames), options, windows_)
 
 
@@ -283,7 +289,7 @@ def update_training_set(
     new = [c for c in _cutoff_list(new_cutoffs) if c not in known]
     old = _fill_censored(store, old, options)
     if new:
-        total, frames = _cutoff_rows(store, new, windows_, options, progress)
+        total, frames = _cutoff_rows(store, new, windows_, options, progress, _spells(store, options))
         old = _append(old, _typed(_stacked(total, frames), options, windows_))
         if known and min(new) < max(known):
             old = old.sort_values(["cutoff", ID], kind="stable", ignore_index=True)
@@ -325,7 +331,7 @@ def _fill_censored(store: EventStore, old: pd.DataFrame, options: dict[str, Any]
     if not missing.any():
         return old
     open_cutoffs = sorted(pd.to_datetime(old.loc[missing, "cutoff"].unique()).to_pydatetime())
-    spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
+    spells = _spells(store, options)
     labels = pl.concat(
         label_frame(store, c, spells=spells, **options).with_columns(cutoff=pl.lit(c, pl.Datetime("us")))
         for c in open_cutoffs
@@ -472,7 +478,7 @@ def write_training_set(
         frame = build_training_set(store, cutoffs_, progress=progress, windows=windows_, **options)
         return _summary(write_table(frame, path, overwrite=overwrite), frame, added=cutoffs_)
     folder = _new_folder(Path(path), options, windows_, overwrite=overwrite)
-    added = _add_parts(folder, store, cutoffs_, options, windows_, progress)
+    added = _add_parts(folder, store, cutoffs_, options, windows_, progress, _spells(store, options))
     return _folder_summary(folder, added=added)
 
 
@@ -530,8 +536,9 @@ def append_training_set(
     _check_options(_read_meta(target), options, windows_)
     censored = _censored_parts(target)  # before adding: new parts are labelled as well as they can be
     new = [c for c in cutoffs_ if c not in _parts(target)]
-    added = _add_parts(target, store, new, options, windows_, progress)
-    relabelled = _relabel_parts(censored, store, options)
+    spells = _spells(store, options) if new or censored else None  # once for both
+    added = _add_parts(target, store, new, options, windows_, progress, spells)
+    relabelled = _relabel_parts(censored, store, options, spells)
     return _folder_summary(target, added=added, relabelled=relabelled)
 
 
@@ -644,13 +651,14 @@ def _add_parts(
     options: dict[str, Any],
     windows: tuple[int, ...],
     progress: Progress | None,
+    spells: pl.DataFrame | None,
 ) -> list[datetime]:
     """Compute each cutoff and write it as its own file as soon as it is done (one cutoff in memory)."""
     if not cutoffs:
         return []
     stored = next(iter(_parts(folder).values()), None)
     columns = None if stored is None else [*pl.read_parquet_schema(stored), *_LABELS]
-    _, frames = _cutoff_rows(store, cutoffs, windows, options, progress)
+    _, frames = _cutoff_rows(store, cutoffs, windows, options, progress, spells)
     for cutoff, frame in zip(cutoffs, frames, strict=True):
         _check_columns(frame.columns, columns or frame.columns, cutoff)
         _write_part(frame, folder / _part_name(cutoff), overwrite=False)
@@ -681,12 +689,12 @@ def _write_part(frame: pl.DataFrame, path: Path, *, overwrite: bool) -> None:
     censored labels become known), then its features (the file that makes the part)."""
     _write_labels(frame.select(_LABELS), path, overwrite=overwrite)
     with atomic_path(path, overwrite=overwrite) as tmp:
-        frame.drop(_LABELS).write_parquet(tmp)
+        polars_parquet(frame.drop(_LABELS), tmp)
 
 
 def _write_labels(labels: pl.DataFrame, path: Path, *, overwrite: bool) -> None:
     with atomic_path(_labels_path(path), overwrite=overwrite) as tmp:
-        labels.write_parquet(tmp)
+        polars_parquet(labels, tmp)
 
 
 def _censored_parts(folder: Path) -> dict[datetime, Path]:
@@ -699,13 +707,12 @@ def _censored_parts(folder: Path) -> dict[datetime, Path]:
 
 
 def _relabel_parts(
-    censored: dict[datetime, Path], store: EventStore, options: dict[str, Any]
+    censored: dict[datetime, Path], store: EventStore, options: dict[str, Any], spells: pl.DataFrame | None
 ) -> list[datetime]:
     """Fill in the labels of the ``censored`` parts that are now observable; only their labels
     files are rewritten, every other file is not opened for writing."""
     if not censored:
         return []
-    spells = subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
     done = []
     for cutoff, path in censored.items():
         labels = label_frame(store, cutoff, spells=spells, **options)

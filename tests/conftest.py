@@ -34,3 +34,12 @@ def demo_store(demo_tables):
     from churnrisk.store import EventStore
 
     return EventStore.from_frames({k: v for k, v in demo_tables.items() if k in TABLES})
+
+
+@pytest.fixture(scope="session")
+def demo_folder(demo_store, tmp_path_factory) -> Path:
+    """The demo store written as a folder of Parquet files, as the commands read it (read-only)."""
+    folder = tmp_path_factory.mktemp("demo-store")
+    for name, frame in demo_store.tables.items():
+        frame.write_parquet(folder / f"{name}.parquet")
+    return folder

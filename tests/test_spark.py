@@ -332,14 +332,13 @@ def test_urls_survive_pathlib(given, expected):
 
 
 @pytest.mark.slow
-def test_run_writes_parquet_or_collects_labels_with_the_censored_count(spark, demo_store, tmp_path):
+def test_run_writes_parquet_or_collects_labels_with_the_censored_count(
+    spark, demo_store, demo_folder, tmp_path
+):
     from churnrisk.labels import make_labels
     from churnrisk.spark import run
 
-    data = tmp_path / "data"
-    data.mkdir()
-    for name, frame in demo_store.tables.items():
-        frame.write_parquet(data / f"{name}.parquet")
+    data = demo_folder
     options = {"definition": "inactivity", "horizon": 30}
     for cutoff in ("2024-06-30", "2024-12-15"):  # the second is censored
         expected = make_labels(demo_store, cutoff, **options)

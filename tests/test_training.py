@@ -130,11 +130,8 @@ def test_progress_is_reported(demo_store):
     assert calls == [(1, 2), (2, 2)]
 
 
-def test_cli_training_set_and_append(demo_store, full, tmp_path):
-    folder = tmp_path / "store"
-    folder.mkdir()
-    for name, frame in demo_store.tables.items():
-        frame.write_parquet(folder / f"{name}.parquet")
+def test_cli_training_set_and_append(demo_store, demo_folder, full, tmp_path):
+    folder = demo_folder
     out = tmp_path / "training.parquet"
     common = ["training-set", str(folder), "--horizon", "30", "--definition", "subscription",
               "--windows", "30,90", "-o", str(out)]  # fmt: skip

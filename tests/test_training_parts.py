@@ -160,11 +160,8 @@ def test_writing_over_a_folder(demo_store, tmp_path):
         read_training_set(other)
 
 
-def test_cli_folder_then_append_then_train(demo_store, full, tmp_path):
-    data = tmp_path / "store"
-    data.mkdir()
-    for name, frame in demo_store.tables.items():
-        frame.write_parquet(data / f"{name}.parquet")
+def test_cli_folder_then_append_then_train(demo_store, demo_folder, full, tmp_path):
+    data = demo_folder
     out = tmp_path / "train"
     common = ["training-set", str(data), "--horizon", "30", "--definition", "subscription",
               "--windows", "30,90", "-o", str(out), "--every", "3M"]  # fmt: skip

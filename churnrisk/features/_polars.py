@@ -440,7 +440,6 @@ class _Cut:
     @functools.cached_property
     def rows(self) -> np.ndarray:
         """Events per customer slot (all rows up to the cutoff)."""
-
         return self._counts((slice(0, self.n), None), ((), None))
 
     # -------------------------------------------------------------- rows and columns
@@ -525,21 +524,22 @@ class _Cut:
         return self._counts(rows, run)
 
     def _counts(self, rows: _Rows, run: tuple[Any, ...] | None) -> np.ndarray:
+        if run is None or self.table.runs is None:
+            return np.bincount(self._select(rows)[0], minlength=self.size)
+
         def fold(value: np.ndarray, part: _Rows) -> None:
             value += np.bincount(self._select(part)[0], minlength=self.size)
 
-        if run is None or self.table.runs is None:
-            return np.bincount(self._select(rows)[0], minlength=self.size)
         return self._running(("count", *run), rows, self._zeros(np.int64), fold)
 
     def _sum(self, x: np.ndarray, rows: _Rows, run: tuple[Any, ...] | None = None) -> np.ndarray:
         """Sums of ``x`` per slot (``add.at`` adds in row order, as ``bincount`` does)."""
+        if run is None or self.table.runs is None:
+            return _bincount(*self._select(rows, x), self.size)
 
         def fold(value: np.ndarray, part: _Rows) -> None:
             np.add.at(value, *self._select(part, x))
 
-        if run is None or self.table.runs is None:
-            return _bincount(*self._select(rows, x), self.size)
         return self._running(("sum", *run), rows, self._zeros(np.float64), fold)
 
     def _zeros(self, dtype: Any) -> Callable[[], np.ndarray]:

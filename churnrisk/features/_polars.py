@@ -4,9 +4,11 @@ Once per store (:func:`prepare_tables`): each table keeps the columns its family
 time order, with customer ids as dense integer slots and times as integer microseconds. Per
 cutoff and family (:class:`_Cut`): the rows up to the cutoff are a prefix and each window a slice
 of it; counts and sums are ``numpy.bincount`` over the slots of the slice, the latest or earliest
-time ``ufunc.at``, row filters (``where``) boolean masks from Polars expressions. Statistics are
-turned into 32-bit output columns one at a time, missing values and fills applied, derived columns
-computed; families run on two threads.
+time ``ufunc.at``, row filters (``where``) boolean masks from Polars expressions (computed once
+per store when they do not depend on the cutoff). Statistics are turned into 32-bit output columns
+one at a time, missing values and fills applied, derived columns computed; families (the largest
+in two halves) run on two long-lived threads. Over many cutoffs in ascending order, statistics
+over the whole history run on from one cutoff to the next (``running``).
 """
 
 from __future__ import annotations

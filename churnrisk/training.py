@@ -21,6 +21,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -140,12 +141,24 @@ def _cutoff_rows(
     tables = prepare_tables(store.tables, running=len(cutoffs) > 1)
     labels = [label_frame(store, cutoff, spells=spells, **options) for cutoff in cutoffs]
 
+    def step(k: int) -> pl.DataFrame:
+        frame = _rows(tables, cutoffs[k], windows, labels[k])
+        labels[k] = labels[k].clear()
+        return frame
+
     def rows() -> Iterator[pl.DataFrame]:
-        for done, cutoff in enumerate(cutoffs, start=1):
-            yield _rows(tables, cutoff, windows, labels[done - 1])
-            labels[done - 1] = labels[done - 1].clear()
-            if progress is not None:
-                progress(done, len(cutoffs))
+        # The next cutoff is computed while the caller takes this one in (in order: statistics
+        # over the history run on from one cutoff to the next).
+        with ThreadPoolExecutor(max_workers=1) as ahead:
+            future = ahead.submit(step, 0)
+            for done in range(1, len(cutoffs) + 1):
+                frame = future.result()
+                if done < len(cutoffs):
+                    future = ahead.submit(step, done)
+                yield frame
+                del frame
+                if progress is not None:
+                    progress(done, len(cutoffs))
 
     return sum(frame.height for frame in labels), rows()
 

@@ -382,6 +382,7 @@ def _check_options(recorded: Mapping[Any, Any], options: dict[str, Any], windows
 META = "training-set.json"
 _KIND = "churnrisk training set"
 _PART = re.compile(r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)\.parquet")
+_LABELS_FILE = re.compile(r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)\.labels\.parquet")
 
 
 @dataclass(frozen=True)
@@ -637,7 +638,9 @@ def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...],
             f"the folder {folder.parent} does not exist. Suggestion: create it first, or choose another path."
         )
     folder.mkdir(exist_ok=True)
-    ours = [*(q for p in _parts(folder).values() for q in (p, _labels_path(p))), folder / META]
+    # parts, labels files (also one left without its part by an interrupted write) and the options
+    ours = [p for p in folder.iterdir() if _PART.fullmatch(p.name) or _LABELS_FILE.fullmatch(p.name)]
+    ours.append(folder / META)
     others = [p for p in folder.iterdir() if p not in ours and not p.name.startswith(".")]
     if others:
         raise ChurnriskError(
@@ -699,8 +702,9 @@ def _labels_path(part: Path) -> Path:
 
 def _write_part(frame: pl.DataFrame, path: Path, *, overwrite: bool) -> None:
     """One cutoff as two files, rows in the same order: its labels (small; rewritten alone when
-    censored labels become known), then its features (the file that makes the part)."""
-    _write_labels(frame.select(_LABELS), path, overwrite=overwrite)
+    censored labels become known), then its features (the file that makes the part: a labels
+    file left without one by an interrupted write is replaced)."""
+    _write_labels(frame.select(_LABELS), path, overwrite=True)
     with atomic_path(path, overwrite=overwrite) as tmp:
         polars_parquet(frame.drop(_LABELS), tmp)
 

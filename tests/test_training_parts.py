@@ -219,3 +219,15 @@ def test_a_cutoff_with_a_time_of_day_and_cutoffs_from_a_generator(demo_store, tm
     assert summary.added == (CUTOFFS[2],)
     expected = build_training_set(demo_store, [noon, *CUTOFFS[1:3]], **OPTIONS)
     assert_frame_equal(read_training_set(folder), expected, check_exact=True)
+
+
+def test_an_interrupted_write_leaves_a_folder_that_can_be_appended_to(demo_store, full, july_folder):
+    """A labels file written without its part (the write stopped between the two files) is not
+    a cutoff, is not another file, and is replaced when the cutoff is computed."""
+    orphan = july_folder / "cutoff=2024-09-15.labels.parquet"
+    orphan.write_bytes(b"not parquet")
+    assert sorted(read_training_set(july_folder)["cutoff"].unique()) == CUTOFFS[:2]
+    append_training_set(july_folder, demo_store, CUTOFFS, **OPTIONS)
+    assert_frame_equal(read_training_set(july_folder), full, check_exact=True)
+    write_training_set(july_folder, demo_store, CUTOFFS[:1], overwrite=True, **OPTIONS)
+    assert sorted(p.name for p in july_folder.iterdir()) == [LABELS[0], NAMES[0], "training-set.json"]

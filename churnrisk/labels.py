@@ -25,6 +25,7 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import to_cutoff
+from churnrisk.features._spec import Inputs
 from churnrisk.spells import (
     DEFINITIONS,
     active_at,
@@ -42,7 +43,7 @@ ID = "customer_id"
 #: The columns the labels read, by table (``None``: all), e.g. for ``EventStore.from_folder(columns=)``
 #: together with the features' (:func:`churnrisk.training.training_inputs`); the end of the data
 #: is the latest event time of every table read.
-LABEL_INPUTS: dict[str, frozenset[str] | None] = {
+LABEL_INPUTS: Inputs = {
     "customers": frozenset({ID}),
     "orders": frozenset({ID, "ordered_at"}),
     "activity": frozenset({ID, "occurred_at"}),

@@ -43,7 +43,7 @@ from churnrisk.features._build import (
     to_pandas_features,
 )
 from churnrisk.features._polars import PreparedTables, feature_frame, prepare_tables
-from churnrisk.features._spec import DEFAULT_WINDOWS, feature_inputs, merge_inputs
+from churnrisk.features._spec import DEFAULT_WINDOWS, Inputs, feature_inputs, merge_inputs
 from churnrisk.labels import LABEL_INPUTS, Definition, check_label_options, label_frame
 from churnrisk.spells import subscription_spells
 from churnrisk.store import EventStore
@@ -65,7 +65,7 @@ Progress = Callable[[int, int], None]
 _UNITS = {"D": "days", "W": "weeks", "M": "months", "Q": "months", "Y": "years"}
 
 
-def training_inputs() -> dict[str, frozenset[str] | None]:
+def training_inputs() -> Inputs:
     """The columns features and labels read, by table (``None``: all), e.g. for
     ``EventStore.from_folder(folder, columns=training_inputs())``: every table the features read,
     so the end of the data (the latest event of any table) is the same as with all columns."""
@@ -381,8 +381,9 @@ def _check_options(recorded: Mapping[Any, Any], options: dict[str, Any], windows
 
 META = "training-set.json"
 _KIND = "churnrisk training set"
-_PART = re.compile(r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)\.parquet")
-_LABELS_FILE = re.compile(r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)\.labels\.parquet")
+_STAMP = r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)"
+_PART = re.compile(_STAMP + r"\.parquet")
+_LABELS_FILE = re.compile(_STAMP + r"\.labels\.parquet")
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ phrase the explanations use; ``text`` overrides the statistic's sentence templat
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 __all__ = [
@@ -52,6 +52,7 @@ __all__ = [
     "Family",
     "Lag",
     "LastTime",
+    "Inputs",
     "Where",
     "feature_inputs",
     "merge_inputs",
@@ -195,11 +196,6 @@ class Family:
     helpers: tuple[Helper, ...] = ()
     one_row_per_customer: bool = False
     attributes: bool = False
-    order_needed: bool = field(init=False, default=False)
-
-    def __post_init__(self) -> None:
-        ordered = any(isinstance(f, Agg) and f.stat in ("last", "prev") for f in self.features)
-        object.__setattr__(self, "order_needed", ordered or any(isinstance(h, Lag) for h in self.helpers))
 
     @property
     def inputs(self) -> frozenset[str] | None:

@@ -738,31 +738,18 @@ def feature_families(columns: Sequence[str]) -> dict[str, str]:
 
 
 def cutoff_range(first: Any, last: Any, *, every: str = "1M") -> list[pd.Timestamp]:
-    """Cutoffs from ``first`` to ``last`` every ``N`` days (``30D``), weeks (``2W``) or months (``1M``).
-
-    Counted back from ``last``, so the latest cutoff is always ``last`` itself.
+    """Cutoffs from ``first`` to ``last``, ``every`` apart (e.g. ``30D``, ``2W``, ``1M``, ``1Q``),
+    counted back from ``last``, so the latest cutoff is always ``last`` itself (see
+    :func:`churnrisk.training.make_cutoffs`).
 
     Examples
     --------
     >>> [c.strftime("%Y-%m-%d") for c in cutoff_range("2024-01-15", "2024-04-01", every="1M")]
     ['2024-02-01', '2024-03-01', '2024-04-01']
     """
-    text = str(every).strip().upper()
-    number, unit = text[:-1] or "1", text[-1:]
-    if unit not in ("D", "W", "M") or not number.isdigit() or int(number) <= 0:
-        raise ChurnriskError(
-            f"The 'every' parameter must look like 30D, 2W or 1M. Got {every!r} instead. "
-            "Suggestion: --every 1M."
-        )
-    step = {
-        "D": pd.DateOffset(days=int(number)),
-        "W": pd.DateOffset(weeks=int(number)),
-        "M": pd.DateOffset(months=int(number)),
-    }[unit]
-    first, out = pd.Timestamp(first), [pd.Timestamp(last)]
-    while out[-1] - step >= first:
-        out.append(out[-1] - step)
-    return sorted(out)
+    from churnrisk.training import make_cutoffs
+
+    return [pd.Timestamp(c) for c in make_cutoffs(first, last, every, anchor="last")]
 
 
 def default_cutoffs(store: Any, *, horizon: int, lead_time: int = 0, every: str = "1M") -> list[pd.Timestamp]:
@@ -770,5 +757,6 @@ def default_cutoffs(store: Any, *, horizon: int, lead_time: int = 0, every: str 
     from churnrisk.rates._periods import data_span
 
     first, last = data_span(store)
-    latest = pd.Timestamp(last) - pd.Timedelta(days=horizon + lead_time)
-    return cutoff_range(pd.Timestamp(first) + pd.Timedelta(days=180), latest.normalize(), every=every)
+    latest = (pd.Timestamp(last) - pd.Timedelta(days=horizon + lead_time)).normalize()
+    # too short a history: the one latest cutoff, which the out-of-time split then explains
+    return cutoff_range(min(pd.Timestamp(first) + pd.Timedelta(days=180), latest), latest, every=every)

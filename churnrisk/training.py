@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -72,17 +72,22 @@ def training_inputs() -> Inputs:
     return merge_inputs(feature_inputs(), LABEL_INPUTS)
 
 
-def make_cutoffs(first: Any, last: Any, every: str = "1M") -> list[datetime]:
+def make_cutoffs(
+    first: Any, last: Any, every: str = "1M", *, anchor: Literal["first", "last"] = "first"
+) -> list[datetime]:
     """Cutoffs from ``first`` to ``last`` (inclusive), ``every`` apart.
 
     ``every`` is a count and a unit: ``D`` days, ``W`` weeks, ``M`` months, ``Q`` quarters,
-    ``Y`` years. Month steps keep the day of ``first`` (clipped to the month's last day), each
-    counted from ``first`` so they do not drift.
+    ``Y`` years. The steps are counted from ``first`` (``anchor="last"``: back from ``last``, so
+    that the latest cutoff is ``last`` itself), each from the anchor so that they do not drift;
+    month steps keep the anchor's day (clipped to the month's last day).
 
     Examples
     --------
     >>> [c.date().isoformat() for c in make_cutoffs("2024-01-31", "2024-04-30", every="1M")]
     ['2024-01-31', '2024-02-29', '2024-03-31', '2024-04-30']
+    >>> [c.date().isoformat() for c in make_cutoffs("2024-01-15", "2024-04-01", "1M", anchor="last")]
+    ['2024-02-01', '2024-03-01', '2024-04-01']
     """
     start, stop = to_cutoff(first, "first"), to_cutoff(last, "last")
     match = re.fullmatch(r"\s*(\d+)\s*([DWMQY])\s*", str(every).upper())
@@ -94,13 +99,14 @@ def make_cutoffs(first: Any, last: Any, every: str = "1M") -> list[datetime]:
     if stop < start:
         raise ChurnriskError(f"the last cutoff {stop:%Y-%m-%d} is before the first {start:%Y-%m-%d}.")
     count, unit = int(match.group(1)), match.group(2)
-    step = count * 3 if unit == "Q" else count
+    offset: dict[str, Any] = {_UNITS[unit]: count * 3 if unit == "Q" else count}
+    step = pd.DateOffset(**offset)
+    origin, sign = (pd.Timestamp(start), 1) if anchor == "first" else (pd.Timestamp(stop), -1)
     out, k = [], 0
-    offset: dict[str, Any] = {_UNITS[unit]: step}
-    while (cutoff := pd.Timestamp(start) + k * pd.DateOffset(**offset)) <= stop:
+    while start <= (cutoff := origin + sign * k * step) <= stop:
         out.append(cutoff.to_pydatetime())
         k += 1
-    return out
+    return sorted(out)
 
 
 def _cutoff_list(cutoffs: Iterable[Any]) -> list[datetime]:

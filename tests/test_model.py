@@ -11,6 +11,7 @@ from churnrisk.errors import ChurnriskError
 from churnrisk.model import (
     MODEL_KINDS,
     cutoff_range,
+    default_cutoffs,
     fit_calibrated,
     input_schema,
     make_pipeline,
@@ -94,8 +95,38 @@ def test_cutoff_range_counts_back_from_the_last(every, expected):
 
 
 def test_cutoff_range_rejects_bad_spacing():
-    with pytest.raises(ChurnriskError, match="30D, 2W or 1M"):
+    with pytest.raises(ChurnriskError, match="count and a unit"):
         cutoff_range("2024-01-01", "2024-02-01", every="monthly")
+
+
+def _orders_between(first: str, last: str):
+    from churnrisk.store import EventStore
+
+    return EventStore.from_frames(
+        {
+            "customers": pd.DataFrame({"customer_id": [1, 2]}),
+            "orders": pd.DataFrame(
+                {
+                    "customer_id": [1, 2],
+                    "ordered_at": [pd.Timestamp(first), pd.Timestamp(last)],
+                    "amount": [5.0, 7.0],
+                }
+            ),
+        }
+    )
+
+
+def test_default_cutoffs_run_monthly_back_from_the_last_known_outcome():
+    # last outcome known: 2024-12-31 - 90 days = 2024-10-02; first allowed: 2024-01-01 + 180 days = 2024-06-29
+    got = default_cutoffs(_orders_between("2024-01-01", "2024-12-31 15:00"), horizon=90)
+    assert [c.strftime("%Y-%m-%d") for c in got] == ["2024-07-02", "2024-08-02", "2024-09-02", "2024-10-02"]
+
+
+def test_default_cutoffs_on_a_short_history_leave_the_split_to_explain():
+    store = _orders_between("2024-01-01", "2024-05-01")
+    assert default_cutoffs(store, horizon=90) == [pd.Timestamp("2024-02-01")]  # 2024-05-01 - 90 days
+    with pytest.raises(ChurnriskError, match="at least two cutoffs"):
+        train_model(store, cutoffs=default_cutoffs(store, horizon=90), horizon=90, definition="inactivity")
 
 
 def test_train_model_on_demo_store_reports_model_and_baselines(demo_store, random_state):

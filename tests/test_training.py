@@ -44,6 +44,26 @@ def test_make_cutoffs_refuses_bad_steps(every, match):
         make_cutoffs("2024-01-01", "2024-06-01", every=every)
 
 
+@pytest.mark.parametrize(
+    ("first", "last", "every", "expected"),
+    [
+        # month ends stay month ends: each step is counted from the last cutoff, not from the one before
+        (
+            "2024-01-01",
+            "2024-05-31",
+            "1M",
+            ["2024-01-31", "2024-02-29", "2024-03-31", "2024-04-30", "2024-05-31"],
+        ),
+        ("2024-01-15", "2024-04-01", "30D", ["2024-02-01", "2024-03-02", "2024-04-01"]),
+        ("2023-01-01", "2024-03-31", "2Q", ["2023-03-31", "2023-09-30", "2024-03-31"]),
+        ("2024-03-31", "2024-03-31", "1W", ["2024-03-31"]),
+    ],
+)
+def test_make_cutoffs_counted_back_from_the_last(first, last, every, expected):
+    got = make_cutoffs(first, last, every=every, anchor="last")
+    assert got == [datetime.fromisoformat(d) for d in expected]
+
+
 def test_make_cutoffs_refuses_reversed_dates():
     with pytest.raises(ChurnriskError, match="before"):
         make_cutoffs("2024-06-01", "2024-01-01")

@@ -117,7 +117,10 @@ def train_command(
     ] = None,
     first_cutoff: Annotated[datetime | None, typer.Option("--first-cutoff", formats=DATE_FORMATS)] = None,
     last_cutoff: Annotated[datetime | None, typer.Option("--last-cutoff", formats=DATE_FORMATS)] = None,
-    every: Annotated[str, typer.Option("--every", help="Cutoff spacing: 30D, 2W, 1M.")] = "1M",
+    every: Annotated[
+        str,
+        typer.Option("--every", help="Cutoff spacing, counted back from --last-cutoff: 1M, 2W, 30D, 1Q, 1Y."),
+    ] = "1M",
     model: Annotated[str, typer.Option("--model", help="gbm (default) or logistic.")] = "gbm",
     table: Annotated[
         Path | None, typer.Option("--table", help="Snapshot mode: one row per customer.")

@@ -17,6 +17,7 @@ the new cutoffs and rewrites only the labels files whose censored labels became 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -386,6 +387,7 @@ def _check_options(recorded: Mapping[Any, Any], options: dict[str, Any], windows
 # --- stored training sets: one file, or a folder of one Parquet file per cutoff ---------------------
 
 META = "training-set.json"
+_LOCK = ".lock"  # see _one_writer
 _KIND = "churnrisk training set"
 _STAMP = r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)"
 _PART = re.compile(_STAMP + r"\.parquet")
@@ -498,8 +500,9 @@ def write_training_set(
         check_writable(path, overwrite=overwrite)  # before the work, not after it
         frame = build_training_set(store, cutoffs_, progress=progress, windows=windows_, **options)
         return _summary(write_table(frame, path, overwrite=overwrite), frame, added=cutoffs_)
-    folder = _new_folder(Path(path), options, windows_, overwrite=overwrite)
-    added = _add_parts(folder, store, cutoffs_, options, windows_, progress, _spells(store, options))
+    with _one_writer(Path(path)) as folder:
+        _new_folder(folder, options, windows_, overwrite=overwrite)
+        added = _add_parts(folder, store, cutoffs_, options, windows_, progress, _spells(store, options))
     return _folder_summary(folder, added=added)
 
 
@@ -548,18 +551,19 @@ def append_training_set(
     options = check_label_options(store, definition, horizon, lookback, lead_time)
     windows_, cutoffs_ = check_windows(windows), _cutoff_list(cutoffs)
     target = Path(path)
-    if not target.exists() or (target.is_dir() and not any(target.iterdir())):
+    if not target.exists() or (target.is_dir() and all(p.name.startswith(".") for p in target.iterdir())):
         return write_training_set(target, store, cutoffs_, progress=progress, windows=windows_, **options)
     if not target.is_dir():
         frame = update_training_set(target, store, cutoffs_, progress=progress, windows=windows_, **options)
         added = [c for c in cutoffs_ if c not in _file_cutoffs(target)]  # before rewriting
         return _summary(write_table(frame, target, overwrite=True), frame, added=added)
-    _check_options(_read_meta(target), options, windows_)
-    censored = _censored_parts(target)  # before adding: new parts are labelled as well as they can be
-    new = [c for c in cutoffs_ if c not in _parts(target)]
-    spells = _spells(store, options) if new or censored else None  # once for both
-    added = _add_parts(target, store, new, options, windows_, progress, spells)
-    relabelled = _relabel_parts(censored, store, options, spells)
+    with _one_writer(target):
+        _check_options(_read_meta(target), options, windows_)
+        censored = _censored_parts(target)  # before adding: new parts are labelled as well as they can be
+        new = [c for c in cutoffs_ if c not in _parts(target)]
+        spells = _spells(store, options) if new or censored else None  # once for both
+        added = _add_parts(target, store, new, options, windows_, progress, spells)
+        relabelled = _relabel_parts(censored, store, options, spells)
     return _folder_summary(target, added=added, relabelled=relabelled)
 
 
@@ -633,9 +637,12 @@ def _read_meta(folder: Path) -> dict[str, Any]:
     return recorded
 
 
-def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...], *, overwrite: bool) -> Path:
-    """An empty training-set folder with its options file (an old set's files removed with
-    ``overwrite``; a folder holding anything else is refused)."""
+@contextlib.contextmanager
+def _one_writer(folder: Path) -> Iterator[Path]:
+    """The training-set ``folder`` (made if missing), held by this process alone while it writes:
+    a second append or rebuild of the same folder at the same time is refused rather than mixing
+    its files with ours. The hold is an advisory lock on ``folder/.lock``, released when the
+    process ends however it ends, so a crash leaves nothing to clean up."""
     if folder.exists() and not folder.is_dir():
         raise ChurnriskError(
             f"{folder} is a file. Suggestion: give a .csv or .parquet name, or a path for a new folder."
@@ -644,8 +651,29 @@ def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...],
         raise ChurnriskError(
             f"the folder {folder.parent} does not exist. Suggestion: create it first, or choose another path."
         )
+    if folder.is_dir():
+        _ours(folder)  # nothing of ours, not even the lock, goes into a folder of other files
     folder.mkdir(exist_ok=True)
-    # parts, labels files (also one left without its part by an interrupted write) and the options
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this system (Windows): one writer is up to the user
+        yield folder
+        return
+    with open(folder / _LOCK, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ChurnriskError(
+                f"another churnrisk process is writing the training set in {folder}. "
+                "Suggestion: wait until it has finished, then run this again."
+            ) from None
+        yield folder
+
+
+def _ours(folder: Path) -> list[Path]:
+    """A training-set folder's own files: parts, labels files (also one left without its part by
+    an interrupted write) and the options file. A folder holding any other (visible) file is not
+    ours to write in."""
     ours = [p for p in folder.iterdir() if _PART.fullmatch(p.name) or _LABELS_FILE.fullmatch(p.name)]
     ours.append(folder / META)
     others = [p for p in folder.iterdir() if p not in ours and not p.name.startswith(".")]
@@ -653,6 +681,13 @@ def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...],
         raise ChurnriskError(
             f"{folder} holds other files ({others[0].name}, ...). Suggestion: choose a new or empty folder."
         )
+    return ours
+
+
+def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...], *, overwrite: bool) -> None:
+    """Make the existing ``folder`` an empty training set with its options file (an old set's
+    files removed with ``overwrite``; a folder holding anything else is refused)."""
+    ours = _ours(folder)
     if (folder / META).exists():
         if not overwrite:
             raise ChurnriskError(
@@ -664,7 +699,6 @@ def _new_folder(folder: Path, options: dict[str, Any], windows: tuple[int, ...],
     with atomic_path(folder / META) as tmp:
         recorded = {"kind": _KIND, "version": 1, **options, "windows": list(windows)}
         tmp.write_text(json.dumps(recorded, indent=2) + "\n", encoding="utf-8")
-    return folder
 
 
 def _add_parts(

@@ -67,6 +67,7 @@ def test_append_equals_a_full_build_with_censored_labels_filled(demo_store, full
     assert after[LABELS[1]][1] != OLD_NS  # June's labels were rewritten
     assert after["training-set.json"] == before["training-set.json"]
     assert sorted(after) == [
+        ".lock",  # held while writing (see test_a_second_writer_...)
         LABELS[0],
         NAMES[0],
         LABELS[1],
@@ -147,6 +148,7 @@ def test_writing_over_a_folder(demo_store, tmp_path):
         write_training_set(folder, demo_store, CUTOFFS[2:3], **OPTIONS)
     write_training_set(folder, demo_store, CUTOFFS[2:3], overwrite=True, **OPTIONS)
     assert sorted(p.name for p in folder.iterdir()) == [
+        ".lock",
         "cutoff=2024-09-15.labels.parquet",
         "cutoff=2024-09-15.parquet",
         "training-set.json",
@@ -156,6 +158,7 @@ def test_writing_over_a_folder(demo_store, tmp_path):
     (other / "cat.jpg").write_bytes(b"")
     with pytest.raises(ChurnriskError, match="holds other files"):
         write_training_set(other, demo_store, CUTOFFS[:1], overwrite=True, **OPTIONS)
+    assert [p.name for p in other.iterdir()] == ["cat.jpg"]  # not even a lock file left in it
     with pytest.raises(ChurnriskError, match="not a training-set folder"):
         read_training_set(other)
 
@@ -230,4 +233,27 @@ def test_an_interrupted_write_leaves_a_folder_that_can_be_appended_to(demo_store
     append_training_set(july_folder, demo_store, CUTOFFS, **OPTIONS)
     assert_frame_equal(read_training_set(july_folder), full, check_exact=True)
     write_training_set(july_folder, demo_store, CUTOFFS[:1], overwrite=True, **OPTIONS)
-    assert sorted(p.name for p in july_folder.iterdir()) == [LABELS[0], NAMES[0], "training-set.json"]
+    assert sorted(p.name for p in july_folder.iterdir()) == [
+        ".lock",
+        LABELS[0],
+        NAMES[0],
+        "training-set.json",
+    ]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="advisory locks: POSIX only")
+def test_a_second_writer_at_the_same_time_is_refused_and_touches_nothing(demo_store, july_folder):
+    import fcntl
+
+    before = _state(july_folder)
+    with open(july_folder / ".lock", "a") as other:  # another process appending right now
+        fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        for write in (
+            lambda: append_training_set(july_folder, demo_store, CUTOFFS, **OPTIONS),
+            lambda: write_training_set(july_folder, demo_store, CUTOFFS, overwrite=True, **OPTIONS),
+        ):
+            with pytest.raises(ChurnriskError, match="another churnrisk process is writing"):
+                write()
+        assert _state(july_folder) == before
+    summary = append_training_set(july_folder, demo_store, CUTOFFS, **OPTIONS)  # once it has finished
+    assert [c.date().isoformat() for c in summary.added] == ["2024-09-15", "2024-12-15"]

@@ -14,6 +14,8 @@ time and peak memory of
   combined result); then ``append_training_set`` doing the same on a folder of per-cutoff files
   (the 12th month written as new files, the labels file of the 11th, stored as censored,
   rewritten; the other files untouched);
+* with ``--floor``, a floor that involves no features: reading the orders table alone plus one
+  grouped sum, and a Polars lazy query of three aggregations over it;
 * the same purchases/support/payments/surveys features written the idiomatic pandas way
   (``groupby().agg`` per window, a 24-column subset with the same names: see ``pandas_features``),
   and the ratio pandas / churnrisk (churnrisk computes all its columns, so the ratio is a lower
@@ -27,6 +29,7 @@ Usage::
     python benchmarks/bench_features.py                 # 10M events
     python benchmarks/bench_features.py --orders 50000000 --customers 5000000
     python benchmarks/bench_features.py --skip-pandas --runs 1
+    python benchmarks/bench_features.py --child floor-read --data bench-data/features-50M  # one figure
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -164,6 +168,9 @@ def child(mode: str, folder: Path) -> None:
     if mode == "command":
         _command(folder)
         return
+    if mode in ("floor-read", "floor-polars"):
+        _floor(mode, folder)
+        return
     from churnrisk.features import build_features, feature_inputs
     from churnrisk.store import EventStore
     from churnrisk.training import training_inputs
@@ -213,23 +220,40 @@ def child(mode: str, folder: Path) -> None:
         same_nan = bool((common.isna().to_numpy() == frame.isna().to_numpy()).all())
         print(json.dumps({"columns": len(frame.columns), "max_abs_diff": diff, "same_missing": same_nan}))
         return
-    compute, compute_cpu = time.perf_counter() - t1, time.process_time() - c1
-    total = time.perf_counter() - t0
+    _print_run(t0, loaded, t1, c1, frame.shape)
+
+
+def _print_run(t0: float, loaded: float, t1: float, c1: float, shape: Any) -> None:
+    """One child's figures as a JSON line: ``t0`` its start, ``t1``/``c1`` the start of the
+    computing (wall and CPU clocks)."""
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    cpu = usage.ru_utime + usage.ru_stime
-    print(
-        json.dumps(
-            {
-                "seconds": total,
-                "load": loaded,
-                "compute": compute,
-                "compute_cpu": compute_cpu,
-                "cpu": cpu,
-                "peak_gib": _peak_gib(),
-                "shape": frame.shape,
-            }
-        )
-    )
+    figures = {
+        "seconds": time.perf_counter() - t0,
+        "load": loaded,
+        "compute": time.perf_counter() - t1,
+        "compute_cpu": time.process_time() - c1,
+        "cpu": usage.ru_utime + usage.ru_stime,
+        "peak_gib": _peak_gib(),
+        "shape": list(shape),
+    }
+    print(json.dumps(figures))
+
+
+def _floor(mode: str, folder: Path) -> None:
+    """What any engine pays before computing features, on the orders table alone: decoding its
+    three columns and one grouped sum over them (``floor-read``), or a Polars lazy query of three
+    aggregations over it (``floor-polars``)."""
+    t0 = time.perf_counter()
+    path = folder / "orders.parquet"
+    if mode == "floor-read":
+        orders = pl.read_parquet(path, columns=["customer_id", "ordered_at", "amount"])
+        loaded, t1, c1 = time.perf_counter() - t0, time.perf_counter(), time.process_time()
+        shape: Any = np.bincount(orders["customer_id"].to_numpy(), orders["amount"].to_numpy()).shape
+    else:
+        loaded, t1, c1 = 0.0, t0, time.process_time()
+        aggs = [pl.col("amount").sum(), pl.len(), pl.col("ordered_at").max()]
+        shape = pl.scan_parquet(path).group_by("customer_id").agg(aggs).collect().shape
+    _print_run(t0, loaded, t1, c1, shape)
 
 
 def _as_if_censored(part: Path) -> None:
@@ -314,6 +338,11 @@ def main() -> None:
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--skip-twelve", action="store_true")
     parser.add_argument("--check", action="store_true", help="compare the pandas subset's values with ours")
+    parser.add_argument(
+        "--floor",
+        action="store_true",
+        help="also time reading the orders alone, and Polars over orders alone",
+    )
     parser.add_argument("--data", type=Path, default=None)
     parser.add_argument("--child", default=None)
     args = parser.parse_args()
@@ -357,6 +386,9 @@ def main() -> None:
         )
     if args.check:
         print("pandas subset vs build_features on the same columns:", _run_child("check", folder))
+    if args.floor:  # no features at all: what the reading and one pass over the largest table cost
+        _report("floor: read orders (3 columns) + one bincount", [_run_child("floor-read", folder)])
+        _report("floor: Polars lazy, 3 aggregations over orders", [_run_child("floor-polars", folder)])
 
 
 if __name__ == "__main__":

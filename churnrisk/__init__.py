@@ -57,9 +57,13 @@ _EXPORTS: dict[str, tuple[str, ...]] = {
     "churnrisk.snapshot": ("train_snapshot",),
     "churnrisk.evaluation": ("evaluate_model", "score_metrics", "calibration_table", "baseline_scores"),
     "churnrisk.bgnbd": ("BGNBD",),
+    "churnrisk.gammagamma": ("GammaGamma",),
+    "churnrisk.value": ("predict_value", "ValueForecast"),
+    "churnrisk.horizons": ("train_horizons", "churn_curves", "survival_curves", "kaplan_meier"),
     "churnrisk.reasons": ("top_reasons",),
     "churnrisk.scoring": ("score_store", "score_table", "summarize"),
     "churnrisk.modelfile": ("save_model", "load_model", "ModelVersionWarning"),
+    "churnrisk.monitoring": ("monitor", "MonitorResult", "Thresholds"),
     "churnrisk.report": ("build_report", "write_report"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}

@@ -193,54 +193,63 @@ def baseline_scores(
     definition: str,
     horizon: int,
     lookback: int | None = None,
-    segment: str | None = "segment",
+    base_rates: Mapping[str, Any] | None = None,
 ) -> dict[str, np.ndarray]:
     """The baselines' scores for ``rows`` (``customer_id`` at one ``cutoff``), each higher = riskier.
 
-    * ``historical_rate``: the lost-customer churn rate of the last 12 months before the cutoff
-      (:func:`churnrisk.rates.churn_rates`, monthly, by ``segment`` when the customers table has it),
-      turned into a rate over the horizon, ``1 - (1 - monthly) ** (horizon / 30.44)``;
+    * ``historical_rate`` (when ``base_rates`` are given, see :func:`base_rates`): the observed churn
+      rate of the *same* label definition at the training cutoffs, by segment;
     * ``recency``: days since the customer's last order or activity event (no event: the maximum);
     * ``bgnbd`` (order data, ``inactivity`` definition): the BG/NBD probability of no purchase
       within the horizon, fitted on every customer's purchase history up to the cutoff.
     """
     cutoff = pd.Timestamp(cutoff)
     ids = rows["customer_id"]
-    out = {
-        "historical_rate": _historical_rate(store, ids, cutoff, definition, horizon, lookback, segment),
-        "recency": _recency(store, ids, cutoff),
-    }
+    out = {} if base_rates is None else {"historical_rate": historical_rate(store, ids, base_rates)}
+    out["recency"] = _recency(store, ids, cutoff)
     if definition == "inactivity" and "orders" in store:
         out["bgnbd"] = _bgnbd(store, ids, cutoff, horizon)
     return out
 
 
-def _historical_rate(store, ids, cutoff, definition, horizon, lookback, segment) -> np.ndarray:
-    from churnrisk.rates import churn_rates
+#: Segments with fewer labelled rows than this get the overall rate.
+MIN_SEGMENT_ROWS = 30
 
-    customers = store["customers"]
-    by = segment if segment in customers.columns else None
-    rates = churn_rates(
-        store,
-        period="month",
-        start=cutoff - pd.DateOffset(months=12),
-        end=cutoff,
-        by=by,
-        definition=definition,
-        inactivity_days=lookback or horizon,
-    )
-    key = by or "_all"
-    if by is None:
-        rates = rates.assign(_all="all")
-    monthly = rates.groupby(key, dropna=False)["lost_churn_rate"].mean()
-    overall = float(rates["lost_churn_rate"].mean())
-    if by is None:
-        groups = pd.Series("all", index=ids.index)
-    else:
-        lookup = customers.select("customer_id", by).to_pandas().set_index("customer_id")[by]
-        groups = ids.map(lookup)
-    per_month = groups.map(monthly).astype(float).fillna(overall).fillna(0.0).to_numpy()
-    return 1 - (1 - per_month) ** (horizon / 30.44)
+
+def base_rates(store: Any, rows: pd.DataFrame, *, segment: str | None = "segment") -> dict[str, Any]:
+    """The observed churn rate of labelled ``rows`` (``customer_id``, ``churned``), overall and by segment.
+
+    ``segment`` is a column of the customers table (none when it lacks it); a segment with fewer than
+    :data:`MIN_SEGMENT_ROWS` rows keeps the overall rate. JSON-safe, stored in the model's metadata.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> base_rates({}, pd.DataFrame({"customer_id": [1, 2, 3, 4], "churned": [1, 0, 0, 0]}))
+    {'segment': None, 'overall': 0.25, 'by_segment': {}, 'n': 4}
+    """
+    by = segment if "customers" in store and segment in store["customers"].columns else None
+    churned = rows["churned"].astype(float)
+    out: dict[str, Any] = {"segment": by, "overall": float(churned.mean()), "by_segment": {}, "n": len(rows)}
+    if by is not None:
+        groups = churned.groupby(_segments(store, rows["customer_id"], by).to_numpy()).agg(["mean", "size"])
+        big = groups[groups["size"] >= MIN_SEGMENT_ROWS]
+        out["by_segment"] = {str(k): float(v) for k, v in big["mean"].items()}
+    return out
+
+
+def historical_rate(store: Any, ids: pd.Series, rates: Mapping[str, Any]) -> np.ndarray:
+    """Each customer's segment rate from :func:`base_rates` (the overall rate for other segments)."""
+    by = rates.get("segment")
+    if by is None or "customers" not in store or by not in store["customers"].columns:
+        return np.full(len(ids), float(rates["overall"]))
+    groups = _segments(store, ids, by)
+    return groups.map(rates["by_segment"]).astype(float).fillna(float(rates["overall"])).to_numpy()
+
+
+def _segments(store: Any, ids: pd.Series, by: str) -> pd.Series:
+    lookup = store["customers"].select("customer_id", by).to_pandas().set_index("customer_id")[by]
+    return ids.map(lookup).astype("str")
 
 
 def _recency(store, ids: pd.Series, cutoff: pd.Timestamp) -> np.ndarray:
@@ -276,8 +285,11 @@ def _bgnbd(store, ids: pd.Series, cutoff: pd.Timestamp, horizon: int) -> np.ndar
     return ids.map(quiet).fillna(1.0).to_numpy()
 
 
-def evaluate_model(model: Any, store: Any, *, cutoff: Any, segment: str | None = "segment") -> dict[str, Any]:
+def evaluate_model(model: Any, store: Any, *, cutoff: Any) -> dict[str, Any]:
     """Metrics of an event-store model at one ``cutoff`` whose outcome is known, with the baselines.
+
+    The historical-rate baseline is the churn rate the model saw in its training rows (metadata
+    ``base_rates``); a model file without them is compared with the other baselines only.
 
     Returns ``{"cutoff", "metrics", "baselines": {name: metrics}, "calibration": [rows], "scores"}``,
     ``scores`` being the frame ``customer_id, churn_probability, churned`` of the evaluated rows.
@@ -312,7 +324,7 @@ def evaluate_model(model: Any, store: Any, *, cutoff: Any, segment: str | None =
         definition=meta["definition"],
         horizon=horizon,
         lookback=meta.get("lookback"),
-        segment=segment,
+        base_rates=meta.get("base_rates"),
     )
     table = compare_scores(y, {"model": proba, **baselines})
     return {

@@ -163,7 +163,9 @@ def _logistic(numeric: list[str], categorical: list[str]) -> Pipeline:
         OneHotEncoder(handle_unknown="ignore", min_frequency=5),
     )
     prep = ColumnTransformer([("number", numbers, numeric), ("category", categories, categorical)])
-    return Pipeline([("prepare", prep), ("model", LogisticRegression(C=0.5, max_iter=2000))])
+    # Newton-Cholesky: exact and fast for many rows and a few hundred columns (lbfgs took 10× longer)
+    model = LogisticRegression(C=0.5, solver="newton-cholesky", max_iter=100)
+    return Pipeline([("prepare", prep), ("model", model)])
 
 
 def fit_calibrated(
@@ -347,23 +349,25 @@ def reference_values(frame: pd.DataFrame, schema: Mapping[str, str]) -> dict[str
 
 
 def split_cutoffs(
-    cutoffs: Sequence[pd.Timestamp], *, horizon: int, lead_time: int = 0
+    cutoffs: Sequence[pd.Timestamp], *, horizon: int, lead_time: int = 0, test_cutoff: Any = None
 ) -> tuple[list[pd.Timestamp], list[pd.Timestamp], list[pd.Timestamp]]:
-    """Train, calibration and test cutoffs for an out-of-time evaluation.
+    """Train, validation (calibration) and test cutoffs for an out-of-time evaluation.
 
-    The test cutoff is the last one. The cutoffs whose label window ends by the test cutoff (at least
-    ``horizon + lead_time`` days earlier) are fit cutoffs: the latest quarter of them (at least one)
-    calibrates, the rest train. Nothing the test labels see was known when training.
+    The test cutoff is ``test_cutoff`` (default: the last cutoff). The cutoffs whose label window
+    ends by the test cutoff (at least ``horizon + lead_time`` days earlier) are fit cutoffs: the
+    latest quarter of them (at least one) validates and calibrates, the rest train. Nothing the test
+    labels see was known when training.
     """
     ordered = sorted(pd.Timestamp(c) for c in set(cutoffs))
-    test = ordered[-1]
+    test = ordered[-1] if test_cutoff is None else pd.Timestamp(test_cutoff)
     gap = pd.Timedelta(days=horizon + lead_time)
     fit = [c for c in ordered if c + gap <= test]
     if len(fit) < 2:
         raise ChurnriskError(
             f"an out-of-time evaluation needs at least two cutoffs {horizon + lead_time} days or more before "
-            f"the last one ({test.date()}); got {len(ordered)} cutoff(s) from {ordered[0].date()}. "
-            "Suggestion: give more or earlier cutoffs (e.g. --every 1M over a longer period)."
+            f"the test cutoff ({test.date()}); got {len(fit)} of {len(ordered)} cutoff(s) from "
+            f"{ordered[0].date()}. Suggestion: give more or earlier cutoffs (e.g. --every 1M over a longer "
+            "period), or leave the cutoffs out to let churnrisk choose them."
         )
     n_cal = max(1, len(fit) // 4)
     return fit[:-n_cal], fit[-n_cal:], [test]
@@ -423,13 +427,11 @@ def training_rows(
     rows["churned"] = rows["churned"].astype(int)
     if not uses_repeat_buying(store, definition):
         return rows
-    parts = [
-        with_repeat_buying(
-            store, part.set_index("customer_id"), pd.Timestamp(c), horizon=horizon
-        ).reset_index()
+    extra = [
+        repeat_buying(store, part["customer_id"], pd.Timestamp(c), horizon=horizon).set_axis(part.index)
         for c, part in rows.groupby("cutoff", sort=True)
     ]
-    return pd.concat(parts, ignore_index=True)[[*rows.columns, *REPEAT_BUYING]]
+    return pd.concat([rows, pd.concat(extra)], axis=1)
 
 
 def _at_cutoffs(training_set: pd.DataFrame, cutoffs: Sequence[Any]) -> pd.DataFrame:
@@ -455,7 +457,13 @@ def uses_repeat_buying(store: Any, definition: str) -> bool:
 def with_repeat_buying(
     store: Any, features: pd.DataFrame, cutoff: pd.Timestamp, *, horizon: int
 ) -> pd.DataFrame:
-    """Add BG/NBD P(no purchase within the horizon) and P(alive), fitted on orders up to ``cutoff``.
+    """``features`` (indexed by customer) with the :func:`repeat_buying` columns beside them."""
+    extra = repeat_buying(store, features.index.to_series(), cutoff, horizon=horizon)
+    return pd.concat([features, extra.set_axis(features.index)], axis=1)  # one concatenation
+
+
+def repeat_buying(store: Any, ids: pd.Series, cutoff: pd.Timestamp, *, horizon: int) -> pd.DataFrame:
+    """BG/NBD P(no purchase within the horizon) and P(alive) of ``ids``, fitted on orders up to ``cutoff``.
 
     The model is refitted at every cutoff on the history known then, so the features stay point in
     time. BG/NBD is a strong baseline on order data; as features it lets the model start from it.
@@ -467,10 +475,10 @@ def with_repeat_buying(
     args = (summary["frequency"], summary["recency"], summary["T"])
     quiet = pd.Series(fitted.prob_no_purchase(horizon / 7.0, *args), index=summary.index)
     alive = pd.Series(fitted.prob_alive(*args), index=summary.index)
-    return features.assign(
-        purchases_bgnbd_quiet=quiet.reindex(features.index).to_numpy(dtype=float),
-        purchases_bgnbd_alive=alive.reindex(features.index).to_numpy(dtype=float),
-    )
+    values = {
+        name: ids.map(p).to_numpy(dtype=float) for name, p in zip(REPEAT_BUYING, (quiet, alive), strict=True)
+    }
+    return pd.DataFrame(values, index=ids.index)
 
 
 def eligible_customers(
@@ -545,22 +553,34 @@ def train_model(
     definition: str | None = None,
     lookback: int | None = None,
     lead_time: int | None = None,
-    model: str = "gbm",
+    model: str = "auto",
     windows: Sequence[int] | None = None,
     random_state: int | None = 0,
     training_set: pd.DataFrame | str | os.PathLike[str] | None = None,
+    test_cutoff: Any = None,
+    refit: bool = True,
 ) -> ChurnModel:
-    """Train on the earlier cutoffs, calibrate on later ones, test out of time on the last one.
+    """Choose a model on a validation slice, test it out of time, then refit it on the newest data.
 
-    See :func:`split_cutoffs` for the split. The returned model's metadata holds the test metrics of
-    the model and of every baseline (:func:`churnrisk.evaluation.baseline_scores`) on the same rows.
+    See :func:`split_cutoffs` for the split: the candidates (:mod:`churnrisk.candidates`; ``model``
+    ``"auto"`` compares the learned models, the baselines and their blends, ``"gbm"`` or
+    ``"logistic"`` trains that one) are fitted on the training cutoffs and calibrated on the
+    validation cutoffs, where the lowest log loss wins. The winner is tested at ``test_cutoff``
+    (default: the last cutoff), beside every baseline on the same rows
+    (:func:`churnrisk.evaluation.baseline_scores`). With ``refit`` (the default) the winner's recipe
+    is then fitted again through the latest labelled cutoff (calibrated on the latest quarter of
+    the cutoffs), so the model that scores today has learned from the newest behaviour; the metadata
+    keep the tested metrics and both sets of cutoffs.
+
     ``cutoffs`` and ``horizon`` are required (``lead_time`` defaults to 0) unless ``training_set``
     is given: a stored training set (file or folder, see
     :func:`churnrisk.training.read_training_set`) or its frame, whose rows are used instead of
     being computed; the label options then default to those it was built with (others are
     refused) and ``cutoffs`` to its labelled cutoffs.
     """
-    from churnrisk.evaluation import baseline_scores, calibration_table, compare_scores
+    from churnrisk.candidates import candidate_pipelines, select_model
+    from churnrisk.drift import feature_profile
+    from churnrisk.evaluation import base_rates, baseline_scores, calibration_table, compare_scores
     from churnrisk.spells import resolve_definition
 
     given = {"definition": definition, "horizon": horizon, "lookback": lookback, "lead_time": lead_time}
@@ -569,11 +589,14 @@ def train_model(
     lead_time, windows = options["lead_time"] or 0, options["windows"]
     definition = resolve_definition(store, definition)
     _check_days(horizon, "horizon")
-    train_c, cal_c, test_c = split_cutoffs(cutoffs, horizon=horizon, lead_time=lead_time)
-    check_label_window(store, test_c[0], horizon=horizon, lead_time=lead_time)
+    train_c, cal_c, test_c = split_cutoffs(
+        cutoffs, horizon=horizon, lead_time=lead_time, test_cutoff=test_cutoff
+    )
+    every_c = sorted({*(pd.Timestamp(c) for c in cutoffs), *test_c}) if refit else [*train_c, *cal_c, *test_c]
+    check_label_window(store, max(every_c), horizon=horizon, lead_time=lead_time)
     rows = training_rows(
         store,
-        [*train_c, *cal_c, *test_c],
+        every_c,
         definition=definition,
         horizon=horizon,
         lookback=lookback,
@@ -593,48 +616,84 @@ def train_model(
         name: rows["cutoff"].isin(cs).to_numpy()
         for name, cs in (("train", train_c), ("cal", cal_c), ("test", test_c))
     }
-    estimator = fit_calibrated(
-        make_pipeline(schema, model=model, random_state=random_state),
-        X[part["train"]],
-        y[part["train"]],
-        X[part["cal"]],
-        y[part["cal"]],
-    )
-    result = ChurnModel(estimator, {})
+    pipelines = candidate_pipelines(schema, model=model, random_state=random_state)
+    estimator, selection = select_model(pipelines, X, y, part["train"], part["cal"])
     test_rows = rows[part["test"]]
-    proba = result.predict_prepared(X[part["test"]])
+    proba = ChurnModel(estimator, {}).predict_prepared(X[part["test"]])
+    known = part["train"] | part["cal"]
     baselines = baseline_scores(
-        store, test_rows, cutoff=test_c[0], definition=definition, horizon=horizon, lookback=lookback
+        store,
+        test_rows,
+        cutoff=test_c[0],
+        definition=definition,
+        horizon=horizon,
+        lookback=lookback,
+        base_rates=base_rates(store, rows[known]),
     )
     table = compare_scores(y[part["test"]], {"model": proba, **baselines})
+    final = _final_split(rows["cutoff"], refit=refit, tested=(train_c, cal_c))
+    if refit:
+        from churnrisk.candidates import refit as refit_winner
+
+        estimator = refit_winner(selection, pipelines, X, y, final["train"], final["cal"])
+    fit_rows = final["train"]
+    result = ChurnModel(estimator, {})
     result.metadata = {
         "kind": "events",
-        "name": f"{definition}-{horizon}d-{model}",
+        "name": f"{definition}-{horizon}d-{selection.winner}",
         "definition": definition,
         "horizon": horizon,
         "lookback": lookback,
         "lead_time": lead_time,
         "windows": list(windows) if windows is not None else None,
-        "model": model,
+        "model": selection.winner,
         "random_state": random_state,
+        "refit": refit,
         "cutoffs": {
-            k: [str(c.date()) for c in v]
-            for k, v in (("train", train_c), ("calibration", cal_c), ("test", test_c))
+            **{
+                k: [str(c.date()) for c in v]
+                for k, v in (("train", train_c), ("calibration", cal_c), ("test", test_c))
+            },
+            "final_train": _dates(rows["cutoff"][final["train"]]),
+            "final_calibration": _dates(rows["cutoff"][final["cal"]]),
         },
-        "rows": {k: int(v.sum()) for k, v in part.items()},
+        "rows": {
+            **{k: int(v.sum()) for k, v in part.items()},
+            "final_train": int(final["train"].sum()),
+            "final_calibration": int(final["cal"].sum()),
+        },
         "notes": [f"left out {len(empty)} feature(s) never observed in the training rows: {', '.join(empty)}"]
         if empty
         else [],
         "schema": schema,
-        "reference": reference_values(X[part["train"]], schema),
-        "spread": spread_values(X[part["train"]], schema),
-        "risk_side": risk_sides(X[part["train"]], y[part["train"]], schema),
+        "reference": reference_values(X[fit_rows], schema),
+        "spread": spread_values(X[fit_rows], schema),
+        "risk_side": risk_sides(X[fit_rows], y[fit_rows], schema),
+        "profile": feature_profile(X[fit_rows], schema),
         "families": feature_families(list(schema)),
+        "selection": selection.summary(),
+        "base_rates": base_rates(store, rows[final["train"] | final["cal"]]),
         "metrics": _plain(table.loc["model"].to_dict()),
         "baselines": {name: _plain(table.loc[name].to_dict()) for name in baselines},
         "calibration": calibration_table(y[part["test"]], proba).to_dict(orient="list"),
     }
     return result
+
+
+def _final_split(
+    cutoffs: pd.Series, *, refit: bool, tested: tuple[list[pd.Timestamp], list[pd.Timestamp]]
+) -> dict[str, np.ndarray]:
+    """Rows of the shipped fit: every labelled cutoff (latest quarter calibrates), or the tested split."""
+    if not refit:
+        return {"train": cutoffs.isin(tested[0]).to_numpy(), "cal": cutoffs.isin(tested[1]).to_numpy()}
+    ordered = sorted(cutoffs.unique())
+    n_cal = max(1, len(ordered) // 4)
+    calibrate = cutoffs.isin(ordered[-n_cal:]).to_numpy()
+    return {"train": ~calibrate, "cal": calibrate}
+
+
+def _dates(cutoffs: pd.Series) -> list[str]:
+    return [str(pd.Timestamp(c).date()) for c in sorted(cutoffs.unique())]
 
 
 def _stored_rows(
@@ -752,11 +811,40 @@ def cutoff_range(first: Any, last: Any, *, every: str = "1M") -> list[pd.Timesta
     return [pd.Timestamp(c) for c in make_cutoffs(first, last, every, anchor="last")]
 
 
-def default_cutoffs(store: Any, *, horizon: int, lead_time: int = 0, every: str = "1M") -> list[pd.Timestamp]:
-    """Monthly cutoffs from 180 days after the first event to the last cutoff whose outcome is known."""
-    from churnrisk.rates._periods import data_span
+#: Days of history before the first default cutoff, so the first features have something to read.
+WARM_UP = 90
 
-    first, last = data_span(store)
-    latest = (pd.Timestamp(last) - pd.Timedelta(days=horizon + lead_time)).normalize()
-    # too short a history: the one latest cutoff, which the out-of-time split then explains
-    return cutoff_range(min(pd.Timestamp(first) + pd.Timedelta(days=180), latest), latest, every=every)
+
+def default_cutoffs(store: Any, *, horizon: int, lead_time: int = 0, every: str = "1M") -> list[pd.Timestamp]:
+    """As many cutoffs as the history allows: ``every`` apart, counted back from the last cutoff whose
+    outcome is known, down to :data:`WARM_UP` days after the first event.
+
+    Refuses a history too short for an out-of-time test (two fit cutoffs, a gap of ``horizon +
+    lead_time`` days and the test cutoff), saying how many more days of data it needs.
+    """
+    from churnrisk.rates._periods import data_span
+    from churnrisk.training import cutoff_step
+
+    first, last = (pd.Timestamp(t) for t in data_span(store))
+    gap = pd.Timedelta(days=horizon + lead_time)
+    latest = (last - gap).normalize()
+    earliest = first + pd.Timedelta(days=WARM_UP)
+    cutoffs = cutoff_range(earliest, latest, every=every) if earliest <= latest else []
+    if sum(c <= latest - gap for c in cutoffs) >= 2:
+        return cutoffs
+    # the second fit cutoff counted back from the test cutoff must leave the warm-up before it
+    step, k = cutoff_step(every), 1
+    while latest - step * k > latest - gap:
+        k += 1
+    second = latest - step * (k + 1)
+    needed = -((second - pd.Timedelta(days=WARM_UP) - last) // pd.Timedelta(days=1))
+    have = (last - first).days
+    raise ChurnriskError(
+        f"the history is too short to train and test a model with a {horizon}-day horizon"
+        f"{f' and a {lead_time}-day lead time' if lead_time else ''}: the data cover {have} days "
+        f"({first.date()} to {last.date()}), and an out-of-time test needs at least {needed} "
+        f"({WARM_UP} days of history before the first cutoff, two cutoffs {every} apart, "
+        f"{horizon + lead_time} days between them and the test cutoff, and {horizon + lead_time} days "
+        f"after it to see who churned). Suggestion: add {needed - have} more days of data, or use a "
+        "shorter --horizon."
+    )

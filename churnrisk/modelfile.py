@@ -33,7 +33,7 @@ from churnrisk._io import atomic_path, check_writable
 from churnrisk.errors import ChurnriskError
 from churnrisk.model import ChurnModel
 
-__all__ = ["FORMAT", "TRUSTED_TYPES", "ModelVersionWarning", "load_model", "save_model"]
+__all__ = ["FORMAT", "TRUSTED_TYPES", "ModelVersionWarning", "check_model_paths", "load_model", "save_model"]
 
 FORMAT = "churnrisk-model/1"
 _ZIP_MAGIC = b"PK\x03\x04"
@@ -42,12 +42,14 @@ _LIBRARIES = ("churnrisk", "scikit-learn", "numpy", "scipy", "pandas", "skops")
 #: Types beyond skops' defaults that a churnrisk model may contain. Written here, never read from a file.
 TRUSTED_TYPES: frozenset[str] = frozenset(
     {
+        "churnrisk.hazard.HazardModel",  # a hazard classifier and its horizons (ints): data only
         "functools.partial",  # only around check_array, itself on the list
         "numpy.dtype",
         "sklearn.calibration._CalibratedClassifier",
         "sklearn.calibration._SigmoidCalibration",
         "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
         "sklearn.model_selection._split.StratifiedKFold",  # the cv of a snapshot model's calibration
+        "sklearn.utils._bunch.Bunch",  # a dict: the named members of a blend (VotingClassifier)
         "sklearn.utils.validation.check_array",
     }
 )
@@ -78,15 +80,45 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def check_model_paths(
+    path: str | os.PathLike[str],
+    metrics: str | os.PathLike[str] | None = None,
+    *,
+    overwrite: bool = False,
+    exact: bool = True,
+) -> tuple[Path, Path]:
+    """The ``.skops`` file and its ``.json`` sidecar, refused before any work when they cannot be written.
+
+    With ``exact`` (the command line) the path must end in ``.skops``: a model file is never
+    written anywhere the user did not name. Without it a bare name (``models/demo``) gets the
+    suffix, but another suffix is still refused. An extra ``metrics`` file must not be the sidecar,
+    and existing files need ``overwrite``.
+    """
+    given = Path(path)
+    if given.suffix != ".skops" and (exact or given.suffix):
+        raise ChurnriskError(
+            f"a model file ends in .skops; got {str(given)!r}. Suggestion: -o {given.with_suffix('.skops')}."
+        )
+    model_path, meta_path = _paths(given)
+    if metrics is not None and Path(metrics).resolve() == meta_path.resolve():
+        raise ChurnriskError(
+            f"--metrics {metrics} is the model's own metadata file (written beside {model_path}). "
+            f"Suggestion: --metrics {meta_path.with_name(meta_path.stem + '.metrics.json')}."
+        )
+    for target in (model_path, meta_path, *(() if metrics is None else (Path(metrics),))):
+        check_writable(target, overwrite=overwrite)
+    return model_path, meta_path
+
+
 def save_model(model: ChurnModel, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
     """Write ``NAME.skops`` and its ``NAME.json`` metadata; returns the ``.skops`` path.
 
+    ``path`` ends in ``.skops``, or is a bare name that gets it (another suffix is refused).
     Refuses to replace existing files unless ``overwrite=True``.
     """
     import skops.io as sio
 
-    model_path, meta_path = _paths(path)
-    check_writable(meta_path, overwrite=overwrite)
+    model_path, meta_path = check_model_paths(path, overwrite=overwrite, exact=False)
     with atomic_path(model_path, overwrite=overwrite) as tmp:
         sio.dump(model.estimator, tmp, compression=8)  # 8 = zipfile.ZIP_DEFLATED
     metadata = {**model.metadata, "format": FORMAT, "versions": _versions(), "sha256": _sha256(model_path)}

@@ -27,11 +27,14 @@ __all__ = [
     "RATE_LABELS",
     "churn_by_decile",
     "cumulative_gain",
+    "plot_backtest",
     "plot_calibration",
     "plot_churn_by_decile",
     "plot_churn_rates",
     "plot_cohort_retention",
     "plot_cumulative_gain",
+    "plot_drift",
+    "plot_freshness",
     "plot_lift",
     "plot_non_repeat_rate",
     "plot_precision_recall",
@@ -696,4 +699,63 @@ def plot_revenue_at_risk(scores: pd.DataFrame, *, by: str = "segment", ax: Axes 
     ax.set_xlabel("revenue at risk")
     ax.set_ylabel(by)
     ax.set_title(f"Revenue at risk by {by}")
+    return ax
+
+
+# --- monitoring ------------------------------------------------------------------------------------------
+
+
+def plot_backtest(cutoffs: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Predicted against observed churn rate at each backtested cutoff (see :mod:`churnrisk.monitoring`).
+
+    ``cutoffs`` has ``cutoff``, ``predicted_rate`` and ``observed_rate``; rows without an observed
+    rate (pending cutoffs) are left out.
+    """
+    _require(cutoffs, ["cutoff", "predicted_rate", "observed_rate"], "plot_backtest")
+    done = cutoffs.dropna(subset=["observed_rate"]).sort_values("cutoff")
+    ax = _axes(ax)
+    ax.plot(done["cutoff"], done["predicted_rate"], marker="o", label="predicted")
+    ax.plot(done["cutoff"], done["observed_rate"], marker="s", label="observed")
+    ax.set_ylim(bottom=0)
+    _percent_axis(ax.yaxis)
+    ax.set_xlabel("cutoff")
+    ax.set_ylabel("churn rate within the horizon")
+    ax.legend(loc="best", fontsize="small")
+    ax.set_title("Predicted vs observed churn")
+    return ax
+
+
+def plot_drift(
+    drift: pd.DataFrame, *, top: int = 15, threshold: float = 0.25, ax: Axes | None = None
+) -> Axes:
+    """Population stability index of the ``top`` first features of ``drift`` (most influential first).
+
+    Bars beyond ``threshold`` (a dashed line) are drawn in red.
+    """
+    _require(drift, ["feature", "psi"], "plot_drift")
+    shown = drift.head(top).iloc[::-1]
+    colors = ["tab:red" if v > threshold else "tab:blue" for v in shown["psi"]]
+    ax = _axes(ax)
+    ax.barh(shown["feature"].astype(str).tolist(), shown["psi"].to_numpy(dtype=float), color=colors)
+    ax.axvline(threshold, color="black", linestyle="--", linewidth=1)
+    ax.set_xlabel("population stability index (PSI)")
+    ax.set_title("Drift of the most influential features")
+    return ax
+
+
+def plot_freshness(freshness: pd.DataFrame, *, stale_days: float = 14, ax: Axes | None = None) -> Axes:
+    """Days from each table's last event to the as-of date, a dashed line at ``stale_days``.
+
+    Stale tables are red: those of the ``stale`` column when there is one, else those beyond
+    ``stale_days``.
+    """
+    _require(freshness, ["table", "days_behind"], "plot_freshness")
+    shown = freshness.sort_values("days_behind")
+    stale = shown["stale"] if "stale" in shown.columns else shown["days_behind"] > stale_days
+    colors = ["tab:red" if v else "tab:green" for v in stale]
+    ax = _axes(ax)
+    ax.barh(shown["table"].astype(str).tolist(), shown["days_behind"].to_numpy(dtype=float), color=colors)
+    ax.axvline(stale_days, color="black", linestyle="--", linewidth=1)
+    ax.set_xlabel("days from the last event to the as-of date")
+    ax.set_title("Freshness of each table")
     return ax

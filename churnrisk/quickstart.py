@@ -20,7 +20,7 @@ from churnrisk.errors import ChurnriskError
 __all__ = ["QuickstartResult", "run_quickstart", "train_demo_model"]
 
 #: The demo model's settings (also those of the default model in ``models/``).
-DEMO_SETTINGS: dict[str, Any] = {"definition": "subscription", "horizon": 60, "model": "gbm", "every": "1M"}
+DEMO_SETTINGS: dict[str, Any] = {"definition": "subscription", "horizon": 60, "model": "auto", "every": "1M"}
 
 
 @dataclass

@@ -8,14 +8,20 @@ counts as a reason only when putting it back to typical *lowers* the risk; the b
 Only families that can be a reason are re-predicted: the customer's family must differ from
 typical and one of its numeric values must lie on its *risky side* (beyond the training quartile
 in the direction that goes with more churn, recorded at training time in ``risk_side``); the
-others' effect is set to 0. The sentence is said with that value (the one farthest on the risky
-side), so a reason is never "0 failed payments" or a plain attribute such as the country. For a
-gradient-boosting pipeline the customers are encoded once and every what-if runs only the trees
-and the calibrator (:class:`churnrisk.model.EncodedRows`): a million customers take seconds of
-model time, not SHAP's minutes.
+others' effect is set to 0. The risky side must also be the side the words read as worse
+(:func:`churnrisk.features._describe.worse_side`), and a change must be a real fall: many product
+events, an upgrade, a long tenure or "MRR rose from 0 to 29" are never said as a risk, whatever
+the data correlate them with. The sentence is said with that value (the one farthest on the
+risky side), so a reason is never "0 failed payments" or a plain attribute such as the country.
+For a gradient-boosting pipeline the customers are encoded once and every what-if runs only the
+trees and the calibrator (:class:`churnrisk.model.EncodedRows`): a million customers take
+seconds of model time, not SHAP's minutes.
 
-The words come from :func:`churnrisk.features.explain`: "3 failed payments in the last 30 days",
-"CSAT fell from 5 to 2". Snapshot models (one column per family) say "Contract: Month-to-month".
+The words come from :func:`churnrisk.features.explain` and always compare: with the customer's own
+past ("CSAT fell from 5 to 2", "product events fell from 140 to 60 (last 90 days vs the 90
+before)", "no order for 140 days, usual gap 30") or with the typical customer ("3 failed payments
+in the last 30 days (typical: 0)"). Snapshot models (one column per family) say
+"Contract: Month-to-month (typical: Two year)".
 """
 
 from __future__ import annotations
@@ -26,7 +32,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from churnrisk.errors import ChurnriskError
 from churnrisk.model import ChurnModel, EncodedRows
 
 __all__ = ["CAUSE_FAMILIES", "cause_agreement", "family_effects", "top_reasons"]
@@ -102,25 +107,32 @@ def _risky_distance(model: ChurnModel, prepared: pd.DataFrame) -> dict[str, np.n
     spread = model.metadata.get("spread", {})
     out = {}
     for column, side in sides.items():
-        if not side.get("sign") or side.get("edge") is None or column not in prepared.columns:
+        said = _said_side(column, side) if column in prepared.columns else None
+        if said is None:
             continue
-        if side["sign"] > 0 and _is_tenure(column):
-            continue  # a long tenure is nothing a support agent can act on; a short one is ("new customer")
-        values = prepared[column].to_numpy(dtype=float)
-        beyond = side["sign"] * (values - side["edge"]) / (spread.get(column) or 1.0)
+        sign, edge = said
+        beyond = sign * (prepared[column].to_numpy(dtype=float) - edge) / (spread.get(column) or 1.0)
         out[column] = np.where(np.isnan(beyond) | (beyond <= 0), 0.0, beyond)
     return out
 
 
-def _is_tenure(column: str) -> bool:
-    """Days since the first subscription, order or signup (an event-store feature column)."""
-    from churnrisk.features._describe import _resolve
+def _said_side(column: str, side: Mapping[str, Any]) -> tuple[int, float] | None:
+    """The risky side of a column as its words can say it: ``(sign, edge)``, or ``None``.
 
-    try:
-        feature = _resolve(column).feature
-    except ChurnriskError:
-        return False
-    return getattr(feature, "stat", None) == "days_since_first"
+    The training rows give the side (``risk_side``); the words must read the same way
+    (:func:`churnrisk.features._describe.worse_side`): a long tenure, many product events or an
+    upgrade are never said as a risk, whatever the data say. A change must be a real fall (or rise):
+    its edge is never on the other side of 0, so "unchanged" or "rose" never explain a fall.
+    """
+    from churnrisk.features._describe import is_change, worse_side
+
+    sign, edge = side.get("sign"), side.get("edge")
+    worse = worse_side(column)
+    if not sign or edge is None or (worse and worse != sign):
+        return None
+    if is_change(column):
+        edge = min(edge, 0.0) if sign < 0 else max(edge, 0.0)
+    return int(sign), float(edge)
 
 
 def _differs(prepared: pd.DataFrame, columns: list[str], reference: Mapping[str, Any]) -> np.ndarray:
@@ -223,9 +235,19 @@ def _join(slots: list[np.ndarray]) -> list[str]:
 def _sayer(
     model: ChurnModel,
 ) -> tuple[Callable[[str, Mapping[str, Any]], str], Callable[[str, Mapping[str, Any]], tuple[str, ...]]]:
-    """(column, row) → sentence, and (column, row) → the columns that sentence depends on."""
+    """(column, row) → sentence, and (column, row) → the columns that sentence depends on.
+
+    Every sentence carries its comparison: with the customer's own past, or with the typical
+    customer (the training rows' ``reference`` value).
+    """
+    typical = model.metadata.get("reference", {})
     if model.metadata.get("kind") == "snapshot":
-        return (lambda column, row: f"{column}: {_fmt(row[column])}"), (lambda column, row: (column,))
+
+        def snapshot(column: str, row: Mapping[str, Any]) -> str:
+            value, usual = _fmt(row[column]), typical.get(column)
+            return f"{column}: {value}" if usual is None else f"{column}: {value} (typical: {_fmt(usual)})"
+
+        return snapshot, (lambda column, row: (column,))
     from churnrisk.features import explain
 
     needs: dict[str, tuple[str, ...]] = {}
@@ -235,7 +257,7 @@ def _sayer(
             needs[column] = _inputs(explain, column, row) if "bgnbd" not in column else (column,)
         return needs[column]
 
-    return (lambda column, row: _words(explain, column, row)), inputs
+    return (lambda column, row: _words(explain, column, row, typical.get(column))), inputs
 
 
 class _Recorder(dict):
@@ -262,16 +284,15 @@ def _inputs(
     return tuple(dict.fromkeys([column, *recorder.read]))
 
 
-def _words(explain: Callable[[str, Mapping[str, Any]], str], column: str, row: Mapping[str, Any]) -> str:
+def _words(explain: Callable[..., str], column: str, row: Mapping[str, Any], typical: Any) -> str:
     if column == "purchases_bgnbd_quiet":
-        return f"{row[column]:.0%} chance of no purchase within the horizon (repeat-buying model)"
-    if column == "purchases_bgnbd_alive":
-        return f"{row[column]:.0%} chance the customer still buys here (repeat-buying model)"
-    return explain(column, row)
-
-
-def _key(value: Any) -> Any:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
+        text = f"{row[column]:.0%} chance of no purchase within the horizon"
+    elif column == "purchases_bgnbd_alive":
+        text = f"{row[column]:.0%} chance the customer still buys here"
+    else:
+        return explain(column, row, typical=typical)
+    compared = "" if typical is None else f", typical: {typical:.0%}"
+    return f"{text} (repeat-buying model{compared})"
 
 
 def _fmt(value: Any) -> str:
@@ -281,7 +302,12 @@ def _fmt(value: Any) -> str:
 
 
 def cause_agreement(
-    scored: pd.DataFrame, ground_truth: pd.DataFrame, *, threshold: float | None = None, top: float = 0.1
+    scored: pd.DataFrame,
+    ground_truth: pd.DataFrame,
+    *,
+    threshold: float | None = None,
+    top: float = 0.1,
+    first: int | None = None,
 ) -> dict[str, Any]:
     """How often the reasons name the true cause, for correctly flagged churners of the demo data.
 
@@ -289,7 +315,8 @@ def cause_agreement(
     ``churned`` (churned within the horizon); ``ground_truth`` gives each churner's ``cause``.
     A churner is *flagged* when it is in the top ``top`` share of probabilities (or above
     ``threshold`` when given) and churned. Agreement: one of its ``reason_families`` is the family of
-    its cause (:data:`CAUSE_FAMILIES`).
+    its cause (:data:`CAUSE_FAMILIES`); with ``first``, one of its first ``first`` reasons (``first=1``:
+    the first reason names the cause).
 
     Returns ``{"flagged_churners", "named_cause", "share", "by_cause"}``.
     """
@@ -297,7 +324,7 @@ def cause_agreement(
     cut = threshold if threshold is not None else frame["churn_probability"].quantile(1 - top)
     hit = frame[(frame["churn_probability"] >= cut) & frame["churned"].astype(bool) & frame["cause"].notna()]
     named = [
-        CAUSE_FAMILIES.get(cause, "?") in str(families).split("; ")
+        CAUSE_FAMILIES.get(cause, "?") in str(families).split("; ")[:first]
         for cause, families in zip(hit["cause"], hit["reason_families"], strict=True)
     ]
     hit = hit.assign(named=named)

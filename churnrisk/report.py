@@ -32,13 +32,16 @@ from churnrisk import plots
 from churnrisk._io import atomic_path, check_writable
 
 __all__ = [
+    "MONITOR_SECTIONS",
     "SECTIONS",
     "ReportResults",
     "build_report",
     "collect_report",
     "metrics_frame",
+    "render_monitoring",
     "render_report",
     "segment_column",
+    "write_monitoring",
     "write_report",
 ]
 
@@ -528,6 +531,7 @@ def _quality(model: Any, store: Any, as_of: pd.Timestamp) -> tuple[dict[str, Any
         definition=meta["definition"],
         horizon=meta["horizon"],
         lookback=meta.get("lookback"),
+        base_rates=meta.get("base_rates"),
     )
     quality = {
         "metrics": metrics_frame(evaluated["metrics"], evaluated["baselines"]),
@@ -570,6 +574,125 @@ def write_report(
     """Build the report and write it to ``path`` atomically; refuse to replace a file unless asked."""
     check_writable(path, overwrite=overwrite)  # before the work, not after it
     text = build_report(model, store, as_of=as_of, top_n=top_n)
+    with atomic_path(path, overwrite=overwrite) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+# --- the monitoring page ---------------------------------------------------------------------------------
+
+#: Section headings of the monitoring page, in order; every page shows all of them.
+MONITOR_SECTIONS = (
+    "Alerts",
+    "Predicted vs observed churn",
+    "Input drift",
+    "Table freshness",
+    "Past score lists",
+)
+_BACKTEST_COLUMNS = (
+    "cutoff",
+    "status",
+    "known_on",
+    "n",
+    "predicted_rate",
+    "observed_rate",
+    "roc_auc",
+    "average_precision",
+    "calibration_error",
+    "capture_at_10pct",
+)
+
+
+def render_monitoring(result: Any) -> str:
+    """A :class:`churnrisk.monitoring.MonitorResult` as one self-contained HTML page (a pure function).
+
+    Alerts first, then one section per check, each with its picture above its table.
+    """
+    body = [
+        f"<header>\n<h1>Model monitoring</h1>\n<p>Data as of <b>{_esc(_date(result.as_of))}</b> · model "
+        f"<b>{_esc(result.model_name)}</b></p>\n{''.join(_note(n) for n in result.notes)}\n</header>",
+        _section(MONITOR_SECTIONS[0], _alerts_section(result)),
+        _section(MONITOR_SECTIONS[1], _backtest_section(result)),
+        _section(MONITOR_SECTIONS[2], _drift_section(result)),
+        _section(MONITOR_SECTIONS[3], _freshness_section(result)),
+        _section(MONITOR_SECTIONS[4], _past_section(result)),
+        f"<footer>As of {_esc(_date(result.as_of))} · model {_esc(result.model_name)}</footer>",
+    ]
+    title = _esc(f"Model monitoring, {_date(result.as_of)}")
+    return _PAGE.format(title=title, css=_CSS, body="\n".join(body))
+
+
+def _alerts_section(result: Any) -> str:
+    if result.alerts.empty:
+        return _note("No alert: the model and its inputs look healthy.")
+    items = "".join(
+        f"<li><b>{_esc(alert.kind)}</b>: {_esc(alert.message)}</li>" for alert in result.alerts.itertuples()
+    )
+    return f'<ul class="alerts">{items}</ul>'
+
+
+def _backtest_section(result: Any) -> str:
+    cutoffs = result.cutoffs
+    done = cutoffs[cutoffs["status"] == "backtested"]
+    parts = []
+    if done.empty:
+        parts.append(_note("No cutoff has a known outcome yet: nothing to compare."))
+    else:
+        parts.append(_image(plots.plot_backtest, cutoffs, alt="Predicted vs observed churn", size=(8, 3.4)))
+    if len(cutoffs):
+        shown = cutoffs[[c for c in _BACKTEST_COLUMNS if c in cutoffs.columns]]
+        parts.append(_table(shown, caption="Backtest by cutoff (pending: the outcome is not known yet)"))
+    latest = done["cutoff"].max() if len(done) else None
+    for frame, key in ((result.by_tier, "risk tier"), (result.by_segment, "segment")):
+        if latest is not None and len(frame):
+            rows = frame[frame["cutoff"] == latest].drop(columns=["cutoff"])
+            parts.append(_table(rows, caption=f"By {key} at the latest backtested cutoff, {_date(latest)}"))
+    return "\n".join(parts)
+
+
+def _drift_section(result: Any) -> str:
+    drift = result.drift
+    if drift.empty:
+        return _note("Drift is not measured: the model records no training profile of its features.")
+    limit = result.thresholds.max_psi
+    top = drift.head(15)
+    return "\n".join(
+        [
+            _image(plots.plot_drift, top, threshold=limit, alt="Drift of the top features", size=(8, 4.6)),
+            _table(top.drop(columns=["family"]), caption="The 15 most influential features"),
+            _note(
+                "PSI: population stability index against the training rows (above 0.1 a moderate, above "
+                "0.25 a major shift). Impact: mean change of the churn probability when the feature is set "
+                "to its typical training value. Effect: how much the feature's shift alone moved the average "
+                "predicted churn."
+            ),
+        ]
+    )
+
+
+def _freshness_section(result: Any) -> str:
+    freshness = result.freshness
+    if freshness.empty:
+        return _note("No dated table.")
+    size = (8, 1.2 + 0.35 * len(freshness))
+    stale = result.thresholds.stale_days
+    return "\n".join(
+        [
+            _image(plots.plot_freshness, freshness, stale_days=stale, alt="Table freshness", size=size),
+            _table(freshness, caption="Last event of each table"),
+        ]
+    )
+
+
+def _past_section(result: Any) -> str:
+    if result.past_scores.empty:
+        return _note("No past score lists were given (churnrisk monitor --scores DIR).")
+    return _table(result.past_scores, caption="What happened to the customers of each past list")
+
+
+def write_monitoring(result: Any, path: str | os.PathLike[str], *, overwrite: bool = False) -> Path:
+    """Write :func:`render_monitoring` of ``result`` to ``path`` atomically."""
+    text = render_monitoring(result)
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)

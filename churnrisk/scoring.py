@@ -3,16 +3,20 @@
 One row per eligible customer, sorted by priority: highest churn probability first, then the larger
 revenue at risk, then the customer id (so the order never depends on the input's row order).
 
-Revenue at risk = churn probability × the customer's recent revenue, where recent revenue is the
-sum of their orders in the 365 days up to the as-of date **plus** 12 × the MRR of the subscriptions
-open at the as-of date (a subscriber's next year of billing). Snapshot tables have no revenue unless
-a ``revenue_col`` is named.
+Revenue at risk is **per year**, for order and subscription data alike: churn probability × the
+customer's yearly revenue, the sum of their orders in the 365 days up to the as-of date **plus**
+12 × the MRR of the subscriptions open at the as-of date (a subscriber's next year of billing).
+Snapshot tables have no revenue unless a ``revenue_col`` (yearly revenue) is named.
 
-Risk tiers are fixed on the calibrated probability: ``high`` ≥ 0.5, ``medium`` ≥ 0.2, else ``low``.
+Risk tiers cut the calibrated probability: by default ``high`` ≥ 0.5, ``medium`` ≥ 0.2, else
+``low`` (``thresholds=(medium, high)``). A contact list sized to the team marks the first ``top``
+customers (or the first ``top_percent`` %) of the priority order in a boolean ``contact`` column;
+:func:`contact_summary` says how many churners and how much revenue at risk it is expected to hold.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,8 +35,12 @@ from churnrisk.model import (
 from churnrisk.reasons import top_reasons
 
 __all__ = [
+    "DEFAULT_THRESHOLDS",
     "SCORE_COLUMNS",
     "TIERS",
+    "contact_summary",
+    "eligible_features",
+    "mark_contacts",
     "risk_tiers",
     "score_features",
     "score_store",
@@ -53,17 +61,40 @@ SCORE_COLUMNS = (
 SEGMENT_COLUMNS = ("segment",)
 
 
-def risk_tiers(proba: Any, *, thresholds: tuple[float, float] = (0.2, 0.5)) -> Any:
+#: Churn probabilities from which a customer is ``medium`` and ``high`` risk.
+DEFAULT_THRESHOLDS = (0.2, 0.5)
+
+
+def risk_tiers(proba: Any, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> Any:
     """``low`` / ``medium`` / ``high`` (ordered) from calibrated probabilities.
+
+    ``thresholds`` are ``(medium, high)``: the probabilities from which a customer is medium and
+    high risk, with ``0 <= medium <= high <= 1``.
 
     Examples
     --------
     >>> list(risk_tiers([0.1, 0.2, 0.7]))
     ['low', 'medium', 'high']
+    >>> list(risk_tiers([0.1, 0.2, 0.7], thresholds=(0.1, 0.8)))
+    ['medium', 'medium', 'medium']
     """
+    _check_thresholds(thresholds)
     p = np.asarray(proba, dtype=float)
     codes = (p >= thresholds[0]).astype(int) + (p >= thresholds[1]).astype(int)
     return pd.Categorical.from_codes(codes, categories=pd.Index(TIERS), ordered=True)
+
+
+def _check_thresholds(thresholds: Sequence[float]) -> None:
+    values = list(thresholds) if isinstance(thresholds, Sequence) else []
+    if not (
+        len(values) == 2
+        and all(isinstance(v, int | float) and 0 <= v <= 1 for v in values)
+        and values[0] <= values[1]
+    ):
+        raise ChurnriskError(
+            "The 'thresholds' of the risk tiers must be two probabilities (medium, high) with "
+            f"0 <= medium <= high <= 1. Got {thresholds!r} instead. Suggestion: thresholds=(0.2, 0.5)."
+        )
 
 
 def score_features(
@@ -75,8 +106,16 @@ def score_features(
     segments: pd.DataFrame | None = None,
     n_reasons: int = 3,
     keep_families: bool = False,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    top: int | None = None,
+    top_percent: float | None = None,
 ) -> pd.DataFrame:
-    """Score a feature frame indexed by customer id: probability, tier, revenue at risk, reasons."""
+    """Score a feature frame indexed by customer id: probability, tier, revenue at risk, reasons.
+
+    ``revenue`` is each customer's yearly revenue (``revenue_at_risk`` is then per year);
+    ``thresholds``, ``top`` and ``top_percent`` as in :func:`risk_tiers` and :func:`mark_contacts`.
+    """
+    _check_thresholds(thresholds)
     prepared = prepare_features(features, model.schema)
     # encoded once for the probabilities and every what-if of the reasons (when the model allows)
     encoded = EncodedRows.of(model, prepared)
@@ -89,7 +128,7 @@ def score_features(
         {
             "customer_id": features.index.to_numpy(),
             "churn_probability": proba,
-            "risk_tier": risk_tiers(proba),
+            "risk_tier": risk_tiers(proba, thresholds=thresholds),
             "revenue_at_risk": proba * recent if revenue is not None else np.nan,
             "reasons": reasons["reasons"].to_numpy(),
             "as_of": pd.Timestamp(as_of) if as_of is not None else pd.NaT,
@@ -99,9 +138,14 @@ def score_features(
     if segments is not None:
         for column in segments.columns:
             out[column] = segments[column].reindex(features.index).to_numpy()
+    if model.metadata.get("horizons"):  # a several-horizon model: p_churn_<h>d, expected lifetime
+        from churnrisk.horizons import churn_curves
+
+        for curve, values in churn_curves(model, features).items():
+            out[curve] = values.to_numpy()
     if keep_families:
         out["reason_families"] = reasons["reason_families"].to_numpy()
-    return _sorted(out)
+    return mark_contacts(_sorted(out), top=top, top_percent=top_percent)
 
 
 def _sorted(scores: pd.DataFrame) -> pd.DataFrame:
@@ -112,11 +156,91 @@ def _sorted(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.loc[order].reset_index(drop=True)
 
 
-def score_store(
-    model: ChurnModel, store: Any, *, as_of: Any = None, n_reasons: int = 3, keep_families: bool = False
+def mark_contacts(
+    scores: pd.DataFrame, *, top: int | None = None, top_percent: float | None = None
 ) -> pd.DataFrame:
-    """Score every customer eligible at ``as_of`` (default: the last instant in the data)."""
-    from churnrisk.features import build_features
+    """The contact list a team can call: ``contact`` is true for the first ``top`` customers of
+    the priority-sorted ``scores``, or for the first ``top_percent`` % of them (rounded up).
+
+    Neither given: ``scores`` unchanged (no ``contact`` column).
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame({"customer_id": [7, 3, 5, 1], "churn_probability": [0.9, 0.6, 0.3, 0.1]})
+    >>> mark_contacts(scores, top_percent=50)["contact"].tolist()
+    [True, True, False, False]
+    """
+    if top is None and top_percent is None:
+        return scores
+    return scores.assign(contact=np.arange(len(scores)) < _list_size(len(scores), top, top_percent))
+
+
+def _list_size(n: int, top: int | None, top_percent: float | None) -> int:
+    if top_percent is None and isinstance(top, int | np.integer) and top >= 1:
+        return int(top)
+    if top is None and isinstance(top_percent, int | float) and 0 < top_percent <= 100:
+        return math.ceil(n * top_percent / 100 - 1e-9)  # 10 % of 30 is 3, not 4 by a rounding error
+    raise ChurnriskError(
+        "The contact list is sized by 'top' (a positive number of customers) or 'top_percent' (a "
+        f"percentage in (0, 100]), one of them. Got top={top!r}, top_percent={top_percent!r} instead."
+    )
+
+
+def contact_summary(scores: pd.DataFrame) -> dict[str, float]:
+    """What the contact list is expected to hold: customers, churners (the sum of their churn
+    probabilities) and revenue at risk per year, and the shares of all expected churners and of
+    all revenue at risk that they are.
+
+    Examples
+    --------
+    >>> scores = pd.DataFrame(
+    ...     {"churn_probability": [0.8, 0.4, 0.2], "revenue_at_risk": [80.0, 4.0, 16.0],
+    ...      "contact": [True, True, False]}
+    ... )
+    >>> {k: round(v, 2) for k, v in contact_summary(scores).items()}  # doctest: +NORMALIZE_WHITESPACE
+    {'customers': 2, 'expected_churners': 1.2, 'churner_share': 0.86,
+     'revenue_at_risk': 84.0, 'revenue_share': 0.84}
+    """
+    if "contact" not in scores.columns:
+        raise ChurnriskError(
+            "the scores have no 'contact' column. "
+            "Suggestion: mark the list with mark_contacts(scores, top=N)."
+        )
+    chosen = scores[scores["contact"].astype(bool)]
+    # no revenue known (a snapshot table without a revenue column): NaN, not 0
+    churners, revenue = chosen["churn_probability"].sum(), chosen["revenue_at_risk"].sum(min_count=1)
+    all_churners = scores["churn_probability"].sum()
+    all_revenue = scores["revenue_at_risk"].sum(min_count=1)
+    return {
+        "customers": len(chosen),
+        "expected_churners": float(churners),
+        "churner_share": float(churners / all_churners) if all_churners else float("nan"),
+        "revenue_at_risk": float(revenue),
+        "revenue_share": float(revenue / all_revenue) if all_revenue else float("nan"),
+    }
+
+
+def score_store(
+    model: ChurnModel,
+    store: Any,
+    *,
+    as_of: Any = None,
+    n_reasons: int = 3,
+    keep_families: bool = False,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    top: int | None = None,
+    top_percent: float | None = None,
+    revenue: pd.Series | str = "recent",
+) -> pd.DataFrame:
+    """Score every customer eligible at ``as_of`` (default: the last instant in the data).
+
+    ``thresholds`` cut the risk tiers; ``top`` / ``top_percent`` mark a contact list
+    (:func:`mark_contacts`). ``revenue_at_risk`` is per year: the churn probability times
+    ``revenue``, which is ``"recent"`` (last year's, see the module docstring), ``"expected"``
+    (the expected revenue of the next 365 days from :func:`churnrisk.value.predict_value`:
+    BG/NBD + Gamma-Gamma or the feature model for order data, MRR x expected active months for
+    subscriptions), or a Series of yearly revenue indexed by customer id.
+    """
     from churnrisk.rates._periods import data_span
 
     if model.metadata.get("kind") != "events":
@@ -125,6 +249,40 @@ def score_store(
             "Suggestion: use `churnrisk score MODEL TABLE.csv` with a table of the same shape."
         )
     as_of = pd.Timestamp(as_of if as_of is not None else data_span(store)[1])
+    return score_features(
+        model,
+        eligible_features(model, store, as_of),
+        as_of=as_of,
+        revenue=_yearly_revenue(store, as_of, revenue, model.metadata["definition"]),
+        segments=_segments(store),
+        n_reasons=n_reasons,
+        keep_families=keep_families,
+        thresholds=thresholds,
+        top=top,
+        top_percent=top_percent,
+    )
+
+
+def _yearly_revenue(store: Any, as_of: pd.Timestamp, revenue: pd.Series | str, definition: str) -> pd.Series:
+    """The revenue that ``revenue_at_risk`` weighs: given, last year's, or the next year's expected."""
+    if isinstance(revenue, pd.Series):
+        return revenue
+    if revenue == "recent":
+        return recent_revenue(store, as_of)
+    if revenue == "expected":
+        from churnrisk.value import predict_value
+
+        value = predict_value(store, horizon=365, as_of=as_of, definition=definition)
+        return value.table.set_index("customer_id")["expected_revenue"]
+    raise ChurnriskError(
+        f"The 'revenue' parameter must be 'recent', 'expected' or a Series. Got {revenue!r} instead."
+    )
+
+
+def eligible_features(model: ChurnModel, store: Any, as_of: pd.Timestamp) -> pd.DataFrame:
+    """The features of the customers eligible at ``as_of``, as the model scores them."""
+    from churnrisk.features import build_features
+
     meta = model.metadata
     windows = {"windows": tuple(meta["windows"])} if meta.get("windows") else {}
     features = build_features(store, as_of, **windows)
@@ -134,19 +292,11 @@ def score_store(
     features = features.loc[features.index.isin(ids)].sort_index()
     if uses_repeat_buying(store, meta["definition"]):
         features = with_repeat_buying(store, features, as_of, horizon=meta["horizon"])
-    return score_features(
-        model,
-        features,
-        as_of=as_of,
-        revenue=recent_revenue(store, as_of),
-        segments=_segments(store),
-        n_reasons=n_reasons,
-        keep_families=keep_families,
-    )
+    return features
 
 
 def recent_revenue(store: Any, as_of: pd.Timestamp) -> pd.Series:
-    """Orders of the last 365 days plus 12 × the MRR open at ``as_of``, per customer."""
+    """Yearly revenue per customer: orders of the last 365 days plus 12 × the MRR open at ``as_of``."""
     import polars as pl
 
     t = as_of.to_pydatetime()
@@ -180,8 +330,14 @@ def score_table(
     id_column: str | None = None,
     revenue_col: str | None = None,
     n_reasons: int = 3,
+    thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
+    top: int | None = None,
+    top_percent: float | None = None,
 ) -> pd.DataFrame:
-    """Score a one-row-per-customer table with a snapshot model (same columns as its training table)."""
+    """Score a one-row-per-customer table with a snapshot model (same columns as its training table).
+
+    ``revenue_col`` names a column of yearly revenue; the other options as in :func:`score_store`.
+    """
     from churnrisk.snapshot import snapshot_ids
 
     id_column = id_column or model.metadata.get("id_column")
@@ -191,16 +347,26 @@ def score_table(
     revenue = None
     if revenue_col is not None:
         revenue = pd.to_numeric(features[revenue_col], errors="coerce")
-    return score_features(model, features, revenue=revenue, n_reasons=n_reasons)
+    return score_features(
+        model,
+        features,
+        revenue=revenue,
+        n_reasons=n_reasons,
+        thresholds=thresholds,
+        top=top,
+        top_percent=top_percent,
+    )
 
 
 def summarize(scores: pd.DataFrame, *, by: Sequence[str] | None = None) -> pd.DataFrame:
-    """Customers, mean probability and revenue at risk by tier (and by segment when present)."""
+    """Customers, mean probability, expected churners (the sum of the probabilities) and revenue at
+    risk per year by tier (and by segment when present)."""
     by = list(by) if by is not None else ["risk_tier", *[c for c in SEGMENT_COLUMNS if c in scores.columns]]
     grouped = scores.groupby(by, observed=True, dropna=False)
     table = grouped.agg(
         customers=("customer_id", "size"),
         mean_probability=("churn_probability", "mean"),
+        expected_churners=("churn_probability", "sum"),
         revenue_at_risk=("revenue_at_risk", "sum"),
     ).reset_index()
     return table.sort_values(by, ascending=[False] + [True] * (len(by) - 1), kind="stable").reset_index(

@@ -32,7 +32,7 @@ import codecs
 import io
 import os
 import tomllib
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -45,6 +45,8 @@ from churnrisk.contract import TABLES, Column, TableSpec
 from churnrisk.errors import ChurnriskError, Problem
 
 __all__ = ["EventStore", "StoreConfig", "read_config"]
+
+Span = tuple[datetime | None, datetime | None]
 
 N_EXAMPLES = 5
 _TRUE = ("true", "t", "yes", "y", "1", "1.0")
@@ -66,16 +68,22 @@ class StoreConfig:
         customer_id = "CustomerID"
         ordered_at = "InvoiceDate"
         amount = "Revenue"
+
+    A database (see :mod:`churnrisk.database`) takes ``schema = "analytics"`` at the top or per
+    table, and per table ``table = "v_orders"`` (a table or view) or ``query = "SELECT ..."``.
     """
 
     tables: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     encoding: str = "utf-8"
+    schema: str | None = None
 
     def table(self, name: str) -> Mapping[str, Any]:
         return self.tables.get(name, {})
 
 
-_TABLE_KEYS = {"file", "columns", "time_format", "encoding", "separator"}
+_TABLE_KEYS = {"file", "columns", "time_format", "encoding", "separator", "schema", "table", "query"}
+#: Settings that say where a table is; at most one per table.
+_WHERE_KEYS = ("file", "table", "query")
 
 
 def read_config(path: str | os.PathLike[str] | None) -> StoreConfig:
@@ -98,16 +106,19 @@ def read_config(path: str | os.PathLike[str] | None) -> StoreConfig:
     _check_config(path, raw)
     encoding = str(raw.get("encoding", "utf-8"))
     _check_encoding(encoding)
-    return StoreConfig(tables=raw.get("tables", {}), encoding=encoding)
+    schema = raw.get("schema")
+    return StoreConfig(
+        tables=raw.get("tables", {}), encoding=encoding, schema=None if schema is None else str(schema)
+    )
 
 
 def _check_config(path: Path, raw: Mapping[str, Any]) -> None:
     def fail(what: str) -> ChurnriskError:
         return ChurnriskError(f"config file {path} {what}. Suggestion: see the example in the README.")
 
-    unknown_keys = sorted(set(raw) - {"tables", "encoding"})
+    unknown_keys = sorted(set(raw) - {"tables", "encoding", "schema"})
     if unknown_keys:
-        raise fail(f"has unknown settings {unknown_keys}; known are ['encoding', 'tables']")
+        raise fail(f"has unknown settings {unknown_keys}; known are ['encoding', 'schema', 'tables']")
     tables = raw.get("tables", {})
     if not isinstance(tables, Mapping):
         raise fail("has 'tables' that is not a table ([tables.orders] ...)")
@@ -122,6 +133,12 @@ def _check_config(path: Path, raw: Mapping[str, Any]) -> None:
         bad_keys = sorted(set(table) - _TABLE_KEYS)
         if bad_keys:
             raise fail(f"has unknown settings {bad_keys} for table '{name}'; known are {sorted(_TABLE_KEYS)}")
+        where = [key for key in _WHERE_KEYS if key in table]
+        if len(where) > 1 or ("query" in table and "schema" in table):
+            raise fail(
+                f"has [tables.{name}] with {where} and schema: a table takes one of file, table "
+                "(with an optional schema) or query"
+            )
         columns = table.get("columns", {})
         if not isinstance(columns, Mapping) or not all(isinstance(v, str) for v in columns.values()):
             raise fail(f"has [tables.{name}.columns] that is not 'contract_name = \"your column\"' lines")
@@ -163,6 +180,9 @@ class EventStore:
         self.tables: dict[str, pl.DataFrame] = dict(tables)
         self.load_problems: list[Problem] = list(load_problems or [])
         self.source = source
+        #: The time span of the whole source when only part of it was read (events up to a date),
+        #: or how to get it when it is first needed.
+        self.span: Span | Callable[[], Span] = (None, None)
 
     def __contains__(self, name: object) -> bool:
         return name in self.tables
@@ -192,11 +212,13 @@ class EventStore:
 
     def time_span(self) -> tuple[datetime | None, datetime | None]:
         """The earliest and latest event time over all tables (``None`` if there are no events)."""
+        if callable(self.span):
+            self.span = self.span()
         bounds = [
             (frame[spec.time].min(), frame[spec.time].max())
             for name, frame in self.tables.items()
             if (spec := TABLES[name]).time and spec.time in frame.columns and frame.height
-        ]
+        ] + [self.span]
         lows = [lo for lo, _ in bounds if lo is not None]
         highs = [hi for _, hi in bounds if hi is not None]
         return (min(lows) if lows else None, max(highs) if highs else None)  # type: ignore[type-var,return-value]
@@ -295,7 +317,25 @@ def _find_file(
             )
         )
         return None
+    if not found:
+        problems += _unread_files(folder, name)
     return found[0] if found else None
+
+
+def _unread_files(folder: Path, name: str) -> list[Problem]:
+    """A file named after the table in another format (``orders.xlsx``) is said, not silently skipped."""
+    others = sorted(p.name for p in folder.glob(f"{name}.*") if p.is_file())
+    if not others:
+        return []
+    return [
+        Problem(
+            name,
+            None,
+            f"{others[0]} is not read: tables are CSV or Parquet files",
+            examples=tuple(others[1:]),
+            suggestion=f"save it as {name}.csv (CSV UTF-8) or {name}.parquet",
+        )
+    ]
 
 
 def _wanted(name: str, columns: Collection[str] | None, table_config: Mapping[str, Any]) -> set[str] | None:
@@ -324,6 +364,8 @@ def _read_file(
             frame = pl.read_parquet(path, columns=keep or None)  # none of them: all, to report
         else:
             frame = _read_csv(name, path, encoding, str(table_config.get("separator", ",")), problems)
+            if frame is not None and "separator" not in table_config:
+                frame = _comma_separated(name, path, frame, problems)
             if frame is not None and wanted is not None:
                 frame = frame.select(c for c in frame.columns if c in wanted)
     except pl.exceptions.NoDataError:
@@ -377,6 +419,26 @@ def _read_csv(
         )
         return None
     return pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False, separator=separator)
+
+
+def _comma_separated(
+    name: str, path: Path, frame: pl.DataFrame, problems: list[Problem]
+) -> pl.DataFrame | None:
+    """``frame``, unless its one column is a header of several names joined by another separator."""
+    header = frame.columns[0]
+    separator = next((s for s in (";", "\t", "|") if s in header), None) if frame.width == 1 else None
+    if separator is None:
+        return frame
+    toml = separator.replace("\t", "\\t")
+    problems.append(
+        Problem(
+            name,
+            None,
+            f"{path.name} is not separated by commas: its header reads {header!r}",
+            suggestion=f'name its separator in a --config TOML file: [tables.{name}] separator = "{toml}"',
+        )
+    )
+    return None
 
 
 def _first_non_utf8_line(path: Path, *, chunk_size: int = 1 << 24) -> tuple[int, str] | None:

@@ -73,6 +73,19 @@ def training_inputs() -> Inputs:
     return merge_inputs(feature_inputs(), LABEL_INPUTS)
 
 
+def cutoff_step(every: str) -> pd.DateOffset:
+    """The calendar step of ``every`` (a count and a unit: ``D``, ``W``, ``M``, ``Q`` or ``Y``)."""
+    match = re.fullmatch(r"\s*(\d+)\s*([DWMQY])\s*", str(every).upper())
+    if match is None or int(match.group(1)) == 0:
+        raise ChurnriskError(
+            f"The 'every' parameter must be a count and a unit (D, W, M, Q or Y). Got {every!r} instead. "
+            "Suggestion: every='1M'."
+        )
+    count, unit = int(match.group(1)), match.group(2)
+    offset: dict[str, Any] = {_UNITS[unit]: count * 3 if unit == "Q" else count}
+    return pd.DateOffset(**offset)
+
+
 def make_cutoffs(
     first: Any, last: Any, every: str = "1M", *, anchor: Literal["first", "last"] = "first"
 ) -> list[datetime]:
@@ -91,17 +104,9 @@ def make_cutoffs(
     ['2024-02-01', '2024-03-01', '2024-04-01']
     """
     start, stop = to_cutoff(first, "first"), to_cutoff(last, "last")
-    match = re.fullmatch(r"\s*(\d+)\s*([DWMQY])\s*", str(every).upper())
-    if match is None or int(match.group(1)) == 0:
-        raise ChurnriskError(
-            f"The 'every' parameter must be a count and a unit (D, W, M, Q or Y). Got {every!r} instead. "
-            "Suggestion: every='1M'."
-        )
+    step = cutoff_step(every)
     if stop < start:
         raise ChurnriskError(f"the last cutoff {stop:%Y-%m-%d} is before the first {start:%Y-%m-%d}.")
-    count, unit = int(match.group(1)), match.group(2)
-    offset: dict[str, Any] = {_UNITS[unit]: count * 3 if unit == "Q" else count}
-    step = pd.DateOffset(**offset)
     origin, sign = (pd.Timestamp(start), 1) if anchor == "first" else (pd.Timestamp(stop), -1)
     out, k = [], 0
     while start <= (cutoff := origin + sign * k * step) <= stop:

@@ -20,6 +20,7 @@ import pandas as pd
 import polars as pl
 
 from churnrisk.contract import ACTIVITY_TABLES, SCORE_RANGES, TABLES
+from churnrisk.database import is_database_url, read_store
 from churnrisk.errors import ChurnriskError, DataError, Problem
 from churnrisk.store import N_EXAMPLES, EventStore, StoreConfig, missing_values, read_config
 
@@ -115,6 +116,7 @@ def load_store(
     as_of: datetime | str | None = None,
     encoding: str | None = None,
     columns: Mapping[str, Collection[str] | None] | None = None,
+    until: datetime | None = None,
 ) -> EventStore:
     """Read and validate an event store; raise :class:`DataError` listing every error.
 
@@ -122,9 +124,10 @@ def load_store(
 
     Parameters
     ----------
-    source : path or EventStore
-        A folder of ``<table>.csv`` / ``<table>.parquet`` files, or a store built with
-        :meth:`EventStore.from_frames`.
+    source : path, database URL or EventStore
+        A folder of ``<table>.csv`` / ``<table>.parquet`` files, a database
+        (``postgresql://...``, ``duckdb://...``, see :mod:`churnrisk.database`), or a store built
+        with :meth:`EventStore.from_frames`.
     config : path or StoreConfig, optional
         The TOML file mapping the user's table and column names onto the contract.
     as_of : datetime or str, optional
@@ -134,6 +137,9 @@ def load_store(
     columns : mapping, optional
         Read (and check) only these tables and columns of a folder, see
         :meth:`EventStore.from_folder` (e.g. :func:`churnrisk.features.feature_inputs`).
+    until : datetime, optional
+        A database reads (and so checks) only the events up to ``until``, e.g. a cutoff; a folder
+        is read whole. Results at or before ``until`` are the same either way.
 
     Returns
     -------
@@ -151,7 +157,7 @@ def load_store(
         store = source
     else:
         cfg = config if isinstance(config, StoreConfig) else read_config(config)
-        store = EventStore.from_folder(source, config=cfg, encoding=encoding, columns=columns)
+        store = read_store(source, config=cfg, encoding=encoding, columns=columns, until=until)
     report = validate(store, as_of=as_of)
     if not report.ok:
         raise DataError(report.problems)
@@ -194,14 +200,17 @@ def check_tables(store: EventStore, as_of: datetime | None) -> list[Problem]:
             p.name for p in Path(store.source).iterdir() if p.suffix.lower() in (".csv", ".parquet")
         )
         found += f" (data files in {store.source}: {files[:10]}{' ...' if len(files) > 10 else ''})"
+    in_database = is_database_url(store.source)
+    where = "a customers table or view" if in_database else "customers.csv or customers.parquet"
+    kind = "table, view or query" if in_database else "file"
     problems = []
     if "customers" not in store and "customers" not in failed_to_load:
         problems.append(
             Problem(
                 "customers",
                 None,
-                f"missing table (customers.csv or customers.parquet); {found}",
-                suggestion="add the table, or name its file in a --config TOML file",
+                f"missing table ({where}); {found}",
+                suggestion=f"add the table, or name its {kind} in a --config TOML file",
             )
         )
     if not any(t in store or t in failed_to_load for t in ACTIVITY_TABLES):
@@ -311,21 +320,34 @@ def _in_run(order: list[str]) -> pl.Expr:
 
 
 def check_ranges(store: EventStore, as_of: datetime | None) -> list[Problem]:
-    """No negative amounts (zero is a free item) and survey scores inside the range of their kind."""
+    """Finite numbers, no negative amounts (zero is a free item) and survey scores inside the range
+    of their kind."""
     problems = []
     for name, frame in store.tables.items():
         for column in TABLES[name].columns:
+            if column.kind == "number" and column.name in frame.columns:
+                problems += _infinite(frame, name, column.name)
             if column.nonnegative and column.name in frame.columns and _below(frame[column.name], 0):
-                negative = frame.filter(pl.col(column.name) < 0)
+                negative = frame.filter((pl.col(column.name) < 0) & pl.col(column.name).is_finite())
                 problems += _problem_if(negative, name, column.name, "negative values")
     surveys = store.get("surveys")
     if surveys is not None:
         for kind, (low, high) in SCORE_RANGES.items():
-            out = surveys.filter((pl.col("kind") == kind) & ~pl.col("score").is_between(low, high))
+            outside = ~pl.col("score").is_between(low, high) & pl.col("score").is_finite()
+            out = surveys.filter((pl.col("kind") == kind) & outside)
             problems += _problem_if(
                 out, "surveys", "score", f"{kind} scores outside {low:g}-{high:g} (kind {kind!r})"
             )
     return problems
+
+
+def _infinite(frame: pl.DataFrame, table: str, column: str) -> list[Problem]:
+    """Rows whose number is infinite ("inf" in a CSV file, a division by zero upstream)."""
+    values = frame[column]
+    if not values.dtype.is_float() or not values.is_infinite().any():
+        return []
+    infinite = frame.filter(pl.col(column).is_infinite())
+    return _problem_if(infinite, table, column, "infinite values", suggestion="fix or remove those rows")
 
 
 def _below(values: pl.Series, bound: float) -> bool:

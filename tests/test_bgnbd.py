@@ -85,3 +85,78 @@ def test_rfm_summary_counts_purchase_days_up_to_cutoff():
         index=pd.Index([1, 2], name="customer_id"),
     )
     pd.testing.assert_frame_equal(got, expected, check_index_type=False)
+
+
+PUBLISHED = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}
+
+
+@pytest.mark.parametrize("modified", [False, True])
+def test_fit_expected_purchases_and_alive_match_lifetimes(cdnow, modified):
+    lifetimes = pytest.importorskip("lifetimes")
+    args = (cdnow["frequency"], cdnow["recency"], cdnow["T"])
+    ours = BGNBD(modified=modified).fit(*args)
+    theirs = lifetimes.ModifiedBetaGeoFitter() if modified else lifetimes.BetaGeoFitter()
+    theirs.fit(*args)
+    for name, value in theirs.params_.items():
+        assert ours.params_[name] == pytest.approx(value, rel=2e-3), name
+    theirs.params_ = pd.Series(ours.params_)  # compare the formulas at the same parameters
+    some = tuple(column.iloc[:40] for column in args)
+    expected = theirs.conditional_expected_number_of_purchases_up_to_time(39, *some).to_numpy()
+    np.testing.assert_allclose(ours.expected_purchases(39, *some), expected, rtol=1e-8)
+    np.testing.assert_allclose(ours.prob_alive(*some), theirs.conditional_probability_alive(*some), rtol=1e-8)
+
+
+@pytest.mark.parametrize("modified", [False, True])
+@pytest.mark.parametrize(
+    ("x", "t_x", "age", "t"), [(0, 0.0, 30.0, 13.0), (2, 20.0, 38.0, 26.0), (7, 35.0, 38.0, 52.0)]
+)
+def test_prob_alive_at_a_future_date_matches_integration(modified, x, t_x, age, t):
+    # Alive at T + t = alive at T, and every purchase in the next t (Poisson, rate lambda) is survived
+    # (probability 1 - p each); given alive, lambda ~ Gamma(r + x, alpha + T) and p ~ Beta(a, b + k).
+    model = BGNBD(modified=modified)
+    model.params_ = dict(PUBLISHED)
+    r, alpha, a, b = PUBLISHED.values()
+    k = x + 1 if modified else x
+
+    def survive(p):  # E over lambda of exp(-lambda p t), times the density of p
+        return ((alpha + age) / (alpha + age + p * t)) ** (r + x) * stats.beta.pdf(p, a, b + k)
+
+    expected = model.prob_alive(x, t_x, age) * integrate.quad(survive, 0, 1, limit=200)[0]
+    assert model.prob_alive_at(t, x, t_x, age) == pytest.approx(expected, rel=1e-6)
+    assert model.prob_alive_at(0.0, x, t_x, age) == pytest.approx(model.prob_alive(x, t_x, age))
+
+
+def test_one_time_buyer_alive_below_one_and_falling_with_time_since_purchase():
+    model = BGNBD(modified=True)
+    model.params_ = dict(PUBLISHED)
+    ages = np.array([1.0, 5.0, 20.0, 50.0])  # weeks since the only purchase
+    alive = model.prob_alive(np.zeros(4), np.zeros(4), ages)
+    assert (alive < 1).all()
+    assert (np.diff(alive) < 0).all()
+    # P(alive) = 1 / (1 + a / b * ((alpha + T) / alpha) ** r), equation for x = 0 worked out by hand
+    r, alpha, a, b = PUBLISHED.values()
+    np.testing.assert_allclose(alive, 1 / (1 + a / b * ((alpha + ages) / alpha) ** r))
+    later = model.prob_alive_at(13.0, np.zeros(4), np.zeros(4), ages)
+    assert (later < alive).all() and (np.diff(later) < 0).all()
+
+
+def test_rfm_summary_monetary_value_is_the_mean_of_repeat_purchase_days():
+    orders = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 1, 1, 2],
+            "ordered_at": pd.to_datetime(
+                [
+                    "2024-01-01 09:00",
+                    "2024-01-08 00:00",
+                    "2024-01-08 12:00",
+                    "2024-01-15 00:00",
+                    "2024-01-02 00:00",
+                ]
+            ),
+            "amount": [100.0, 10.0, 20.0, 50.0, 70.0],
+        }
+    )
+    got = rfm_summary(orders, datetime(2024, 1, 31), unit_days=1, monetary_col="amount")
+    # customer 1: repeat days 8 Jan (10 + 20) and 15 Jan (50): mean 40; the first purchase is left out
+    assert got["monetary_value"].tolist() == [40.0, 0.0]
+    assert got["frequency"].tolist() == [2.0, 0.0]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -32,6 +34,7 @@ BAD = {
         "99,2024-02-03,,B\n"
         "3,2025-06-01,1,C\n"
         "3,2024-02-05,ten,D\n"
+        "3,2024-02-06,inf,E\n"
     ),
     "returns.csv": "",
     "subscriptions.csv": (
@@ -67,6 +70,7 @@ BAD_ERRORS = [
     ("orders", "amount", "negative values"),
     ("orders", "amount", "missing values"),
     ("orders", "amount", "not numbers"),
+    ("orders", "amount", "infinite values"),
     ("orders", "customer_id", "not in the customers table"),
     ("orders", "ordered_at", "after the as-of date"),
     ("returns", None, "is empty"),
@@ -177,6 +181,20 @@ def test_every_problem_is_named_in_one_run_json(tmp_path):
             "orders.ordered_at: missing required column; found columns ['customer_id', 'date', 'amount']",
         ),
         ({"customers.csv": "customer_id\n1\n"}, "no activity table"),
+        (
+            {
+                "customers.csv": "customer_id\n1\n",
+                "orders.csv": "customer_id;ordered_at;amount\n1;2024-01-01;1\n",
+            },
+            "orders: orders.csv is not separated by commas: its header reads "
+            "'customer_id;ordered_at;amount'. "
+            'Suggestion: name its separator in a --config TOML file: [tables.orders] separator = ";"',
+        ),
+        (
+            {"customers.csv": "customer_id\n1\n", "orders.xlsx": "a spreadsheet"},
+            "orders: orders.xlsx is not read: tables are CSV or Parquet files. "
+            "Suggestion: save it as orders.csv (CSV UTF-8) or orders.parquet",
+        ),
     ],
 )
 def test_file_level_problems(tmp_path, files, message):
@@ -184,6 +202,28 @@ def test_file_level_problems(tmp_path, files, message):
     assert result.exit_code == 1
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_a_one_row_table_is_shown_vertically():
+    import pandas as pd
+    from rich.console import Console
+
+    from churnrisk.cli._app import frame_table
+
+    frame = pd.DataFrame(
+        {"average_order_value": [51.5], "expected_lifetime_periods": [31.5], "segment": ["[vip]"]}
+    )
+    console = Console(width=80, file=io.StringIO())
+    console.print(frame_table(frame, title="CLV"))
+    lines = console.file.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80
+    rows = [re.split("[│┃]", line)[1:-1] for line in lines if line[0] in "│┃"]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["name", "value"],
+        ["average_order_value", "51.50"],
+        ["expected_lifetime_periods", "31.50"],
+        ["segment", "[vip]"],  # text from the data, not markup
+    ]
 
 
 def test_csv_and_parquet_for_one_table(tmp_path):

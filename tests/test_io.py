@@ -168,3 +168,20 @@ def test_csv_numbers_read_back_the_same(tmp_path):
     back = pd.read_csv(write_table(frame, tmp_path / "features.csv"))
     reference = pd.read_csv(io.StringIO(frame.to_csv(index=False)))
     assert_frame_equal(back, reference)
+
+
+def test_keyed_puts_the_index_first_without_warning_on_a_fragmented_frame():
+    import warnings
+
+    from churnrisk._io import keyed
+
+    frame = pd.DataFrame(index=pd.Index([3, 1, 2], name="customer_id"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # building it column by column warns too
+        for i in range(150):  # one block per column: what reset_index warns about
+            frame[f"f{i}"] = [float(i), i + 0.5, -i]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = keyed(frame)
+    assert got.columns[0] == "customer_id" and got["customer_id"].tolist() == [3, 1, 2]
+    assert got["f149"].tolist() == [149.0, 149.5, -149.0] and got.shape == (3, 151)

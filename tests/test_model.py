@@ -117,16 +117,56 @@ def _orders_between(first: str, last: str):
 
 
 def test_default_cutoffs_run_monthly_back_from_the_last_known_outcome():
-    # last outcome known: 2024-12-31 - 90 days = 2024-10-02; first allowed: 2024-01-01 + 180 days = 2024-06-29
+    # last outcome known: 2024-12-31 - 90 days = 2024-10-02; first allowed: 2024-01-01 + 90 days = 2024-03-31
     got = default_cutoffs(_orders_between("2024-01-01", "2024-12-31 15:00"), horizon=90)
-    assert [c.strftime("%Y-%m-%d") for c in got] == ["2024-07-02", "2024-08-02", "2024-09-02", "2024-10-02"]
+    expected = [
+        "2024-04-02",
+        "2024-05-02",
+        "2024-06-02",
+        "2024-07-02",
+        "2024-08-02",
+        "2024-09-02",
+        "2024-10-02",
+    ]
+    assert [c.strftime("%Y-%m-%d") for c in got] == expected
+    # and they allow an out-of-time split: fit cutoffs up to 2024-07-04, the test cutoff 2024-10-02
+    train, cal, test = split_cutoffs(got, horizon=90)
+    assert (len(train), len(cal), test) == (3, 1, [pd.Timestamp("2024-10-02")])
 
 
-def test_default_cutoffs_on_a_short_history_leave_the_split_to_explain():
-    store = _orders_between("2024-01-01", "2024-05-01")
-    assert default_cutoffs(store, horizon=90) == [pd.Timestamp("2024-02-01")]  # 2024-05-01 - 90 days
-    with pytest.raises(ChurnriskError, match="at least two cutoffs"):
-        train_model(store, cutoffs=default_cutoffs(store, horizon=90), horizon=90, definition="inactivity")
+@pytest.mark.parametrize(
+    ("last", "horizon", "have", "needed"),
+    [
+        # test cutoff 2024-02-01; fit cutoffs 90 days before it: 2023-11-01 and 2023-10-01; 90 days of
+        # warm-up before 2023-10-01 → the data must start by 2023-07-03: 303 days up to 2024-05-01
+        ("2024-05-01", 90, 121, 303),
+        # test 2024-07-29; fit 2024-04-29 and 2024-03-29; warm-up from 2023-12-30: 302 days
+        ("2024-10-27", 90, 300, 302),
+        # test 2024-07-04; fit 180 days before: 2024-01-04 and 2023-12-04; warm-up from 2023-09-05: 483 days
+        ("2024-12-31", 180, 365, 483),
+    ],
+)
+def test_default_cutoffs_on_a_short_history_say_how_much_more_is_needed(last, horizon, have, needed):
+    store = _orders_between("2024-01-01", last)
+    message = rf"data cover {have} days .* needs at least {needed} .* add {needed - have} more days"
+    with pytest.raises(ChurnriskError, match=message):
+        default_cutoffs(store, horizon=horizon)
+
+
+def test_default_cutoffs_on_just_enough_history_train_and_test():
+    # test cutoff 2024-10-29 - 90 days = 2024-07-31; the second fit cutoff 2024-03-31 is 90 days in
+    got = default_cutoffs(_orders_between("2024-01-01", "2024-10-29"), horizon=90)
+    expected = ["2024-03-31", "2024-04-30", "2024-05-31", "2024-06-30", "2024-07-31"]
+    assert [c.strftime("%Y-%m-%d") for c in got] == expected
+    train, cal, test = split_cutoffs(got, horizon=90)
+    assert (train, cal) == ([pd.Timestamp("2024-03-31")], [pd.Timestamp("2024-04-30")])
+
+
+def test_split_cutoffs_with_a_named_test_cutoff():
+    cutoffs = list(pd.date_range("2024-01-01", "2024-12-01", freq="MS"))
+    train, cal, test = split_cutoffs(cutoffs, horizon=60, test_cutoff="2024-06-01")
+    # fit cutoffs: label windows end by 2024-06-01 -> up to 2024-04-02: Jan..Apr, the last one validates
+    assert (train, cal, test) == (cutoffs[:3], [cutoffs[3]], [pd.Timestamp("2024-06-01")])
 
 
 def test_train_model_on_demo_store_reports_model_and_baselines(demo_store, random_state):
@@ -148,20 +188,102 @@ def test_cutoff_after_the_data_is_refused(demo_store):
         train_model(demo_store, cutoffs=cutoffs, horizon=90, definition="subscription")
 
 
+def _at_least_the_best_baseline(meta) -> None:
+    for key in ("roc_auc", "average_precision"):
+        best = max(b[key] for b in meta["baselines"].values())
+        assert meta["metrics"][key] >= best - 0.005, (key, meta["metrics"][key], meta["baselines"])
+
+
 @pytest.mark.realdata
 @pytest.mark.slow
 @requires_shared_data
-def test_online_retail_model_beats_every_baseline():
+def test_online_retail_with_default_cutoffs_is_at_least_its_best_baseline():
     from churnrisk.contract import TABLES
     from churnrisk.importers import import_online_retail
     from churnrisk.store import EventStore
 
     tables = import_online_retail(SHARED_DATA / "online_retail" / "online_retail.parquet").tables
     store = EventStore.from_frames({k: v for k, v in tables.items() if k in TABLES})
-    cutoffs = cutoff_range("2011-03-01", "2011-09-09", every="1M")
+    cutoffs = default_cutoffs(store, horizon=90)
     meta = train_model(store, cutoffs=cutoffs, horizon=90, definition="inactivity").metadata
-    print("Online Retail:", meta["metrics"], meta["baselines"])
+    print("Online Retail:", meta["selection"]["winner"], meta["metrics"], meta["baselines"])
     assert set(meta["baselines"]) == {"historical_rate", "recency", "bgnbd"}
-    for baseline in meta["baselines"].values():
-        assert meta["metrics"]["roc_auc"] > baseline["roc_auc"]
-        assert meta["metrics"]["average_precision"] > baseline["average_precision"]
+    assert meta["cutoffs"]["test"] == ["2011-09-10"] and len(meta["cutoffs"]["train"]) >= 3
+    _at_least_the_best_baseline(meta)
+
+
+@pytest.mark.slow
+def test_cdnow_with_a_long_horizon_and_look_back_is_at_least_its_best_baseline():
+    """CDNOW (the lifetimes wheel's 18 months of CD orders), 180-day horizon, 365-day look-back."""
+    lifetimes = pytest.importorskip("lifetimes")
+    from pathlib import Path
+
+    from churnrisk.store import EventStore
+
+    source = Path(lifetimes.__file__).parent / "datasets" / "CDNOW_master.txt"
+    raw = pd.read_csv(source, sep=r"\s+", header=0, names=["customer_id", "date", "cds", "amount"])
+    orders = raw.assign(ordered_at=pd.to_datetime(raw["date"].astype(str), format="%Y%m%d"))
+    orders = orders.loc[orders["amount"] > 0, ["customer_id", "ordered_at", "amount"]]
+    customers = pd.DataFrame({"customer_id": orders["customer_id"].unique()})
+    store = EventStore.from_frames({"customers": customers, "orders": orders})
+    cutoffs = default_cutoffs(store, horizon=180)
+    meta = train_model(store, cutoffs=cutoffs, horizon=180, lookback=365, definition="inactivity").metadata
+    print("CDNOW:", meta["selection"]["winner"], meta["metrics"], meta["baselines"])
+    _at_least_the_best_baseline(meta)
+
+
+@pytest.mark.slow
+def test_train_model_refits_through_the_latest_labelled_cutoff(demo_store):
+    from churnrisk.evaluation import evaluate_model
+
+    cutoffs = cutoff_range("2023-07-01", "2024-10-01", every="1M")
+    options = {"cutoffs": cutoffs, "horizon": 60, "definition": "subscription"}
+    tested = train_model(demo_store, refit=False, **options)
+    shipped = train_model(demo_store, **options)
+    meta, kept = shipped.metadata, tested.metadata
+    # the same candidates, winner and out-of-time test; only the shipped fit differs
+    assert meta["selection"] == kept["selection"] and meta["metrics"] == kept["metrics"]
+    assert kept["cutoffs"]["final_calibration"] == kept["cutoffs"]["calibration"]
+    # every cutoff is in the final fit, those inside the test gap (Aug, Sep) and the test cutoff too
+    final = meta["cutoffs"]["final_train"] + meta["cutoffs"]["final_calibration"]
+    assert final == [c.strftime("%Y-%m-%d") for c in cutoffs]
+    assert meta["cutoffs"]["final_calibration"] == ["2024-07-01", "2024-08-01", "2024-09-01", "2024-10-01"]
+    # the tested fit reproduces its recorded test metrics; the refit one has seen the test rows
+    again = evaluate_model(tested, demo_store, cutoff="2024-10-01")["metrics"]
+    assert again["roc_auc"] == pytest.approx(kept["metrics"]["roc_auc"], abs=1e-12)
+    refit = evaluate_model(shipped, demo_store, cutoff="2024-10-01")["metrics"]
+    assert refit["roc_auc"] != pytest.approx(kept["metrics"]["roc_auc"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_the_historical_rate_baseline_is_an_honest_probability(demo_store):
+    cutoffs = cutoff_range("2023-07-01", "2024-10-01", every="1M")
+    meta = train_model(demo_store, cutoffs=cutoffs, horizon=60, definition="subscription").metadata
+    base = meta["baselines"]["historical_rate"]
+    # a constant at the test's own base rate has Brier p(1-p); the training-time rates come close
+    constant = base["base_rate"] * (1 - base["base_rate"])
+    assert abs(base["brier"] - constant) < 0.01
+    rates = meta["base_rates"]
+    assert rates["segment"] == "segment" and 0 < rates["overall"] < 1
+    assert set(rates["by_segment"]) <= {"smb", "mid_market", "enterprise", "consumer", "business"}
+
+
+def test_base_rates_by_segment_by_hand():
+    from churnrisk.evaluation import base_rates, historical_rate
+    from churnrisk.store import EventStore
+
+    ids = list(range(1, 71))
+    store = EventStore.from_frames(
+        {
+            "customers": pd.DataFrame({"customer_id": ids, "segment": ["a"] * 40 + ["b"] * 20 + ["c"] * 10}),
+            "orders": pd.DataFrame(
+                {"customer_id": ids, "ordered_at": pd.Timestamp("2024-01-01"), "amount": 1.0}
+            ),
+        }
+    )
+    # a: 10 of 40 churned; b: 15 of 20 (below 30 rows: the overall rate); c: 5 of 10
+    churned = [1] * 10 + [0] * 30 + [1] * 15 + [0] * 5 + [1] * 5 + [0] * 5
+    rates = base_rates(store, pd.DataFrame({"customer_id": ids, "churned": churned}))
+    assert rates == {"segment": "segment", "overall": 30 / 70, "by_segment": {"a": 0.25}, "n": 70}
+    got = historical_rate(store, pd.Series([1, 45, 65, 99]), rates)
+    np.testing.assert_allclose(got, [0.25, 30 / 70, 30 / 70, 30 / 70])

@@ -17,6 +17,8 @@ from churnrisk.model import (
 )
 from churnrisk.scoring import (
     SCORE_COLUMNS,
+    contact_summary,
+    mark_contacts,
     recent_revenue,
     risk_tiers,
     score_features,
@@ -48,6 +50,101 @@ def test_risk_tiers_by_hand():
         "high",
         "high",
     ]
+
+
+def test_risk_tiers_at_chosen_thresholds():
+    got = risk_tiers([0.05, 0.1, 0.29, 0.3, 0.9], thresholds=(0.1, 0.3))
+    assert list(got) == ["low", "medium", "medium", "high", "high"]
+    assert list(risk_tiers([0.0, 0.4, 1.0], thresholds=(0.4, 0.4))) == ["low", "high", "high"]
+
+
+@pytest.mark.parametrize("thresholds", [(0.5, 0.2), (0.2,), (-0.1, 0.5), (0.2, 1.5), ("a", "b"), 0.2])
+def test_bad_thresholds_are_refused(thresholds):
+    with pytest.raises(ChurnriskError, match=r"thresholds.*0 <= medium <= high <= 1"):
+        risk_tiers([0.3], thresholds=thresholds)
+
+
+def _ranked(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"customer_id": np.arange(n), "churn_probability": np.linspace(0.9, 0.0, n)})
+
+
+@pytest.mark.parametrize(
+    ("n", "top", "top_percent", "size"),
+    [
+        (30, 4, None, 4),
+        (30, None, 10, 3),
+        (31, None, 10, 4),
+        (30, None, 100, 30),
+        (5, 9, None, 5),
+        (7, None, 0.1, 1),
+    ],
+)
+def test_contact_list_is_the_head_of_the_priority_order(n, top, top_percent, size):
+    got = mark_contacts(_ranked(n), top=top, top_percent=top_percent)
+    assert got["contact"].tolist() == [True] * size + [False] * (n - size)
+
+
+def test_no_contact_list_without_a_size():
+    assert "contact" not in mark_contacts(_ranked(3)).columns
+
+
+@pytest.mark.parametrize(
+    ("top", "top_percent"), [(3, 10.0), (0, None), (None, 0.0), (None, 120.0), (2.5, None)]
+)
+def test_a_contact_list_needs_one_valid_size(top, top_percent):
+    with pytest.raises(ChurnriskError, match="contact list is sized by 'top'.*or 'top_percent'"):
+        mark_contacts(_ranked(3), top=top, top_percent=top_percent)
+
+
+def test_contact_summary_by_hand():
+    scores = pd.DataFrame(
+        {
+            "churn_probability": [0.8, 0.5, 0.4, 0.2, 0.1],
+            "revenue_at_risk": [80.0, 5.0, 40.0, 10.0, 15.0],
+            "contact": [True, True, True, False, False],
+        }
+    )
+    # expected churners 0.8 + 0.5 + 0.4 = 1.7 of 2.0; revenue 125 of 150
+    got = contact_summary(scores)
+    assert got["customers"] == 3
+    assert got["expected_churners"] == pytest.approx(1.7)
+    assert got["churner_share"] == pytest.approx(0.85)
+    assert got["revenue_at_risk"] == pytest.approx(125.0)
+    assert got["revenue_share"] == pytest.approx(125 / 150)
+    with pytest.raises(ChurnriskError, match="no 'contact' column"):
+        contact_summary(scores.drop(columns="contact"))
+
+
+def test_summary_counts_expected_churners_by_tier():
+    scores = pd.DataFrame(
+        {
+            "customer_id": [1, 2, 3, 4],
+            "churn_probability": [0.7, 0.6, 0.3, 0.1],
+            "risk_tier": risk_tiers([0.7, 0.6, 0.3, 0.1]),
+            "revenue_at_risk": [70.0, 6.0, 3.0, 1.0],
+        }
+    )
+    expected = pd.DataFrame(
+        {
+            "risk_tier": pd.Categorical(
+                ["high", "medium", "low"], categories=["low", "medium", "high"], ordered=True
+            ),
+            "customers": [2, 1, 1],
+            "mean_probability": [0.65, 0.3, 0.1],
+            "expected_churners": [1.3, 0.3, 0.1],
+            "revenue_at_risk": [76.0, 3.0, 1.0],
+        }
+    )
+    pd.testing.assert_frame_equal(summarize(scores), expected)
+
+
+def test_scores_mark_tiers_and_contacts_as_asked(toy):
+    model, X = toy
+    scores = score_features(model, X, thresholds=(0.3, 0.6), top_percent=5)
+    p = scores["churn_probability"]
+    expected = np.where(p >= 0.6, "high", np.where(p >= 0.3, "medium", "low"))
+    assert (scores["risk_tier"].astype(str).to_numpy() == expected).all()
+    assert scores["contact"].tolist() == [True] * 40 + [False] * (len(X) - 40)  # 5 % of 800
 
 
 def test_scores_are_sorted_and_have_the_columns(toy):
@@ -122,5 +219,6 @@ def test_same_data_and_seed_give_identical_scores(demo_store):
         "segment",
         "customers",
         "mean_probability",
+        "expected_churners",
         "revenue_at_risk",
     ]

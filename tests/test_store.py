@@ -343,6 +343,48 @@ def test_missing_required_column_lists_found_columns(tmp_path):
     assert "orders" not in store
 
 
+@pytest.mark.parametrize(
+    ("separator", "toml"), [(";", 'separator = ";"'), ("\t", 'separator = "\\t"'), ("|", 'separator = "|"')]
+)
+def test_a_file_separated_otherwise_is_named_with_the_fix(tmp_path, separator, toml):
+    write(tmp_path, "customers.csv", CUSTOMERS)
+    header = separator.join(["customer_id", "ordered_at", "amount"])
+    write(tmp_path, "orders.csv", f"{header}\n1{separator}2024-01-01{separator}3\n")
+    store = EventStore.from_folder(tmp_path)
+    [problem] = store.load_problems
+    assert (problem.table, problem.column) == ("orders", None)
+    assert f"orders.csv is not separated by commas: its header reads {header!r}" in problem.message
+    assert problem.suggestion.endswith(f"[tables.orders] {toml}")
+    assert "orders" not in store
+    # with the separator named, the same file reads
+    config = StoreConfig(tables={"orders": {"separator": separator}})
+    read = EventStore.from_folder(tmp_path, config=config)
+    assert read.load_problems == [] and read["orders"]["amount"].to_list() == [3.0]
+
+
+def test_a_one_column_csv_is_read(tmp_path):
+    write(tmp_path, "customers.csv", "customer_id\n1\n2\n")
+    store = EventStore.from_folder(tmp_path)
+    assert store.load_problems == [] and store["customers"].height == 2
+
+
+def test_a_table_in_another_format_is_named_not_skipped(tmp_path):
+    write(tmp_path, "customers.csv", CUSTOMERS)
+    (tmp_path / "orders.xlsx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "orders.json").write_text("[]")
+    store = EventStore.from_folder(tmp_path)
+    [problem] = store.load_problems
+    assert (problem.table, problem.message) == (
+        "orders",
+        "orders.json is not read: tables are CSV or Parquet files",
+    )
+    assert problem.examples == ("orders.xlsx",)
+    assert problem.suggestion == "save it as orders.csv (CSV UTF-8) or orders.parquet"
+    # beside a CSV file of the table, another format is not a problem
+    write(tmp_path, "orders.csv", "customer_id,ordered_at,amount\n1,2024-01-01,3\n")
+    assert EventStore.from_folder(tmp_path).load_problems == []
+
+
 # ---------------------------------------------------------------------- frames
 def test_from_frames_accepts_pandas_and_polars():
     store = EventStore.from_frames(

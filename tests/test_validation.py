@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import given, settings
@@ -459,6 +460,36 @@ def test_unknown_customer_ids_with_and_without_a_range_of_ids(known, used, unkno
     report = validate(store_of(customers=customers, orders=frame))
     problems = [p for p in report.errors if p.table == "orders"]
     assert tuple(e for p in problems for e in p.examples) == unknown
+
+
+def test_infinite_numbers_are_errors_once():
+    subscriptions = pd.DataFrame(
+        {"customer_id": [1, 2], "started_at": ["2024-01-01", "2024-01-01"], "mrr": [np.inf, 10.0]}
+    )
+    surveys = pd.DataFrame(
+        {
+            "customer_id": [1, 2],
+            "answered_at": ["2024-01-01"] * 2,
+            "kind": ["csat"] * 2,
+            "score": [np.inf, 4.0],
+        }
+    )
+    frame = orders(customer_id=[1, 2, 3], amount=[np.inf, -np.inf, -1.0])
+    report = validate(store_of(orders=frame, subscriptions=subscriptions, surveys=surveys))
+    problems = {(p.table, p.column, p.message): (p.rows, p.examples) for p in report.errors}
+    assert problems == {
+        ("orders", "amount", "infinite values"): (2, (np.inf, -np.inf)),
+        ("orders", "amount", "negative values"): (1, (-1.0,)),  # -inf is said once, as infinite
+        ("subscriptions", "mrr", "infinite values"): (1, (np.inf,)),
+        ("surveys", "score", "infinite values"): (1, (np.inf,)),  # not again as out of range
+    }
+
+
+def test_infinite_text_in_a_csv_is_an_error(tmp_path):
+    (tmp_path / "customers.csv").write_text("customer_id\n1\n")
+    (tmp_path / "orders.csv").write_text("customer_id,ordered_at,amount\n1,2024-01-01,inf\n1,2024-01-02,3\n")
+    with pytest.raises(DataError, match=r"orders.amount: infinite values \(1 row\); e.g. inf"):
+        load_store(tmp_path)
 
 
 def test_negative_values_next_to_missing_ones():

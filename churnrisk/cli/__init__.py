@@ -6,6 +6,7 @@ from churnrisk.cli import (  # noqa: F401  (importing a module registers its com
     _features,
     _import,
     _model,
+    _monitor,
     _rates,
     _report,
 )

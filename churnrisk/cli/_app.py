@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from churnrisk.errors import ChurnriskError, DataError
 
@@ -35,8 +36,14 @@ err_console = Console(stderr=True)
 DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
 
 # Options shared by every command that reads an event store.
+# Text, not Path: a database URL (postgresql://..., duckdb:///...) would lose its "//" in a Path.
 DataArg = Annotated[
-    Path, typer.Argument(help="Folder of event tables (<table>.csv or <table>.parquet).", show_default=False)
+    str,
+    typer.Argument(
+        help="Folder of event tables (<table>.csv or <table>.parquet), or a database URL "
+        "(postgresql://user@host:port/db, duckdb:///path/file.duckdb).",
+        show_default=False,
+    ),
 ]
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="TOML file mapping your table and column names.")
@@ -49,9 +56,18 @@ AsOfOpt = Annotated[
     typer.Option("--as-of", formats=DATE_FORMATS, help="Date the data is as of (YYYY-MM-DD)."),
 ]
 OutputOpt = Annotated[
-    Path | None, typer.Option("--output", "-o", help="Write the result to this file (.csv or .parquet).")
+    str | None,
+    typer.Option(
+        "--output",
+        "-o",
+        help="Write the result to this file (.csv or .parquet), or to a database URL with --table.",
+    ),
 ]
 OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")]
+TableOpt = Annotated[
+    str | None,
+    typer.Option("--table", help="With a database URL as --output: the table to write ([schema.]name)."),
+]
 
 
 @contextlib.contextmanager
@@ -63,17 +79,18 @@ def user_errors() -> Iterator[None]:
         render_problems(exc.problems)
         raise typer.Exit(code=1) from None
     except ChurnriskError as exc:
-        err_console.print(f"[red]Error:[/red] {exc}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]Error:[/red] {escape(str(exc))}", highlight=False, soft_wrap=True)
         raise typer.Exit(code=1) from None
 
 
 def render_problems(problems: list[Any]) -> None:
     errors = [p for p in problems if p.severity == "error"]
     warnings = [p for p in problems if p.severity == "warning"]
+    # escaped: a problem quotes the user's data and config ("[tables.orders]"), never markup
     for problem in errors:
-        err_console.print(f"[red]error[/red]   {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[red]error[/red]   {escape(str(problem))}", highlight=False, soft_wrap=True)
     for problem in warnings:
-        err_console.print(f"[yellow]warning[/yellow] {problem}", highlight=False, soft_wrap=True)
+        err_console.print(f"[yellow]warning[/yellow] {escape(str(problem))}", highlight=False, soft_wrap=True)
     if errors:
         err_console.print(
             f"[red]{len(errors)} error{'s' if len(errors) != 1 else ''}[/red], "
@@ -88,14 +105,25 @@ def print_json(data: Any) -> None:
 
 
 def frame_table(frame: pd.DataFrame, *, title: str | None = None, max_rows: int = 40) -> Table:
-    """A rich table of a DataFrame, numbers right-aligned and rates shown with 4 decimals."""
+    """A rich table of a DataFrame, numbers right-aligned and rates shown with 4 decimals.
+
+    A one-row frame (e.g. the CLV) is shown vertically, one line per column, so that it stays
+    readable in an 80-column terminal.
+    """
     import pandas as pd
     from rich.table import Table
 
+    if len(frame) == 1 and len(frame.columns) > 1:
+        vertical = Table(title=title, show_lines=False)
+        vertical.add_column("name", justify="left")
+        vertical.add_column("value", justify="right")
+        for name, value in frame.iloc[0].items():
+            vertical.add_row(escape(str(name)), _cell(value))
+        return vertical
     table = Table(title=title, show_lines=False)
     for column in frame.columns:
         numeric = pd.api.types.is_numeric_dtype(frame[column])
-        table.add_column(str(column), justify="right" if numeric else "left")
+        table.add_column(escape(str(column)), justify="right" if numeric else "left")
     for row in frame.head(max_rows).itertuples(index=False):
         table.add_row(*(_cell(v) for v in row))
     if len(frame) > max_rows:
@@ -104,6 +132,7 @@ def frame_table(frame: pd.DataFrame, *, title: str | None = None, max_rows: int 
 
 
 def _cell(value: Any) -> str:
+    """A value as table text; text from the data is escaped (a segment "[vip]" is not markup)."""
     import pandas as pd
 
     if value is None or (isinstance(value, float) and value != value):
@@ -112,7 +141,7 @@ def _cell(value: Any) -> str:
         return f"{value:,.4f}" if abs(value) < 10 else f"{value:,.2f}"
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d") if value == value.normalize() else str(value)
-    return str(value)
+    return escape(str(value))
 
 
 def _show_version(value: bool) -> None:

@@ -18,7 +18,8 @@ from churnrisk.cli._app import (
     render_problems,
     user_errors,
 )
-from churnrisk.store import EventStore, read_config
+from churnrisk.database import read_store
+from churnrisk.store import read_config
 from churnrisk.validation import validate
 
 
@@ -37,12 +38,12 @@ def validate_command(
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"must be 'text' or 'json', got {fmt!r}", param_hint="--format")
     with user_errors():
-        store = EventStore.from_folder(data, config=read_config(config), encoding=encoding)
+        store = read_store(data, config=read_config(config), encoding=encoding)
         report = validate(store, as_of=as_of)
     if fmt == "json":
         print_json(report.to_dict())
     else:
-        table = Table("table", "rows", title=f"Event store {data}")
+        table = Table("table", "rows", title=f"Event store {store.source}")
         for name, rows in report.rows.items():
             table.add_row(name, f"{rows:,}")
         console.print(table)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -11,7 +11,7 @@ import pandas as pd
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from churnrisk._io import write_table
+from churnrisk._io import keyed
 from churnrisk.cli._app import (
     DATE_FORMATS,
     ConfigOpt,
@@ -19,12 +19,14 @@ from churnrisk.cli._app import (
     EncodingOpt,
     OutputOpt,
     OverwriteOpt,
+    TableOpt,
     app,
     console,
     err_console,
     frame_table,
     user_errors,
 )
+from churnrisk.database import is_database_url, write_output
 from churnrisk.features import DEFAULT_WINDOWS, build_features, build_features_partitioned, feature_inputs
 from churnrisk.labels import make_labels
 from churnrisk.training import (
@@ -57,7 +59,7 @@ EngineOpt = Annotated[
 ]
 
 
-def _on_spark(kind: str, data: Path, cutoffs: object, output: Path | None, **options: Any) -> None:
+def _on_spark(kind: str, data: str, cutoffs: object, output: str | Path | None, **options: Any) -> None:
     """Run one command on the Spark engine: write ``output`` (a Parquet folder) or show the result."""
     from churnrisk.spark import run
 
@@ -66,6 +68,17 @@ def _on_spark(kind: str, data: Path, cutoffs: object, output: Path | None, **opt
         err_console.print(f"Wrote a Parquet folder to {output}", highlight=False)
         return
     console.print(frame_table(frame.reset_index() if kind != "training" else frame))
+
+
+def _folder_engine(data: str, engine: Engine, out_of_core: bool = False) -> None:
+    """The Spark engine and --out-of-core read files; a database is read by the default engine."""
+    if is_database_url(data) and (engine is Engine.spark or out_of_core):
+        option = "--engine spark" if engine is Engine.spark else "--out-of-core"
+        raise typer.BadParameter(
+            f"{option} reads a folder of files; a database URL works with the default engine "
+            "(which leaves the events after the cutoff on the server)",
+            param_hint="DATA",
+        )
 
 
 def _date_option(name: str, text: str) -> object:
@@ -119,10 +132,10 @@ def _windows(text: str) -> list[int]:
     return values
 
 
-def _write_or_show(frame: pd.DataFrame, output: Path | None, overwrite: bool) -> None:
+def _write_or_show(frame: pd.DataFrame, output: str | None, overwrite: bool, table: str | None) -> None:
     if output is not None:
-        path = write_table(frame, output, overwrite=overwrite)
-        err_console.print(f"Wrote {len(frame):,} rows x {frame.shape[1]} columns to {path}", highlight=False)
+        where = write_output(frame, output, table=table, overwrite=overwrite)
+        err_console.print(f"Wrote {len(frame):,} rows x {frame.shape[1]} columns to {where}", highlight=False)
 
 
 @app.command("features")
@@ -132,6 +145,7 @@ def features_command(
     windows: WindowsOpt = DEFAULT_WINDOWS_TEXT,
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
+    table: TableOpt = None,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
     engine: EngineOpt = Engine.default,
@@ -140,6 +154,7 @@ def features_command(
 ) -> None:
     """Point-in-time features per customer at a cutoff (summary on screen, or the table with -o)."""
     window_list = _windows(windows)
+    _folder_engine(data, engine, out_of_core or partitions is not None)
     if out_of_core or partitions is not None:
         if output is None or engine is Engine.spark:
             raise typer.BadParameter(
@@ -176,11 +191,11 @@ def features_command(
             )
         return
     with user_errors(), err_console.status("Building features..."):
-        store = load_store(data, config=config, encoding=encoding, columns=feature_inputs())
+        store = load_store(data, config=config, encoding=encoding, columns=feature_inputs(), until=cutoff)
         frame = build_features(store, cutoff, windows=window_list)
     if output is not None:
         with user_errors():
-            _write_or_show(frame.reset_index(), output, overwrite)
+            _write_or_show(keyed(frame), output, overwrite, table)
         return
     console.print(f"{len(frame):,} customers, {frame.shape[1]} features at {cutoff:%Y-%m-%d}")
     console.print(frame_table(_summary(frame), max_rows=200))
@@ -208,11 +223,13 @@ def labels_command(
     lead_time: LeadOpt = 0,
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
+    table: TableOpt = None,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
     engine: EngineOpt = Engine.default,
 ) -> None:
     """Churn labels at a cutoff: churn rate, counts, and how many customers are censored."""
+    _folder_engine(data, engine)
     if engine is Engine.spark:
         with user_errors():
             _on_spark(
@@ -230,7 +247,9 @@ def labels_command(
             )
         return
     with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
+        # the labels read nothing after the horizon's end (the end of the data is still known)
+        until = cutoff + timedelta(days=lead_time + horizon)
+        store = load_store(data, config=config, encoding=encoding, until=until)
         labels = make_labels(
             store,
             cutoff,
@@ -239,7 +258,7 @@ def labels_command(
             lookback=lookback,
             lead_time=lead_time,
         )
-        _write_or_show(labels.reset_index(), output, overwrite)
+        _write_or_show(keyed(labels), output, overwrite, table)
     churned = int(labels["churned"].sum())
     rate = f"{churned / len(labels):.2%}" if len(labels) else "n/a"
     console.print(
@@ -285,6 +304,7 @@ def training_set_command(
     engine: EngineOpt = Engine.default,
 ) -> None:
     """Features and labels stacked over many cutoffs, keyed by (customer_id, cutoff)."""
+    _folder_engine(data, engine)
     options = {
         "definition": definition.value,
         "horizon": horizon,
@@ -309,7 +329,8 @@ def training_set_command(
             )
         return
     with user_errors():
-        store = load_store(data, config=config, encoding=encoding, columns=training_inputs())
+        until = last_cutoff + timedelta(days=lead_time + horizon)
+        store = load_store(data, config=config, encoding=encoding, columns=training_inputs(), until=until)
         cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)
         with _progress() as bar:
             task = bar.add_task("cutoffs", total=len(cutoffs))

@@ -10,22 +10,26 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from churnrisk._io import atomic_path, write_table
+from churnrisk._io import atomic_path
 from churnrisk.cli._app import (
     DATE_FORMATS,
     AsOfOpt,
     ConfigOpt,
     EncodingOpt,
     OverwriteOpt,
+    TableOpt,
     app,
     console,
     frame_table,
     print_json,
     user_errors,
 )
+from churnrisk.database import write_output
 from churnrisk.errors import ChurnriskError
 
-DataOpt = Annotated[Path | None, typer.Argument(help="Folder of event tables.", show_default=False)]
+DataOpt = Annotated[
+    str | None, typer.Argument(help="Folder of event tables, or a database URL.", show_default=False)
+]
 ModelArg = Annotated[Path, typer.Argument(help="A model file written by `churnrisk train` (.skops).")]
 TrustOpt = Annotated[
     bool,
@@ -72,6 +76,21 @@ def _parse_cutoffs(text: str | None) -> list[pd.Timestamp] | None:
         ) from None
 
 
+def _parse_horizons(text: str | None) -> list[int] | None:
+    if text is None:
+        return None
+    try:
+        days = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        days = []
+    if not days or min(days) < 1:
+        raise typer.BadParameter(
+            f"horizons are whole days separated by commas, e.g. 30,90,180; got {text!r}",
+            param_hint="--horizons",
+        )
+    return days
+
+
 @app.command("train")
 def train_command(
     data: DataOpt = None,
@@ -87,6 +106,17 @@ def train_command(
             "--horizon",
             min=1,
             help="Days after the cutoff the label looks at (default 90, or the --training-set's).",
+            show_default=False,
+        ),
+    ] = None,
+    horizons: Annotated[
+        str | None,
+        typer.Option(
+            "--horizons",
+            help="Several horizons in days, e.g. 30,90,180,365: one discrete-time hazard model, tested out "
+            "of time at each, probabilities non-decreasing in the horizon (subscription or inactivity churn; "
+            "--lookback: days without an order that mean churn, default the shortest horizon); score then "
+            "adds p_churn_<h>d and the expected lifetime. The shortest is the one the tiers and reasons use.",
             show_default=False,
         ),
     ] = None,
@@ -121,7 +151,31 @@ def train_command(
         str,
         typer.Option("--every", help="Cutoff spacing, counted back from --last-cutoff: 1M, 2W, 30D, 1Q, 1Y."),
     ] = "1M",
-    model: Annotated[str, typer.Option("--model", help="gbm (default) or logistic.")] = "gbm",
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="auto: compare gradient boosting, logistic regression, the baselines and blends on a "
+            "validation slice and keep the best; gbm or logistic: that one alone.",
+        ),
+    ] = "auto",
+    test_cutoff: Annotated[
+        datetime | None,
+        typer.Option(
+            "--test-cutoff",
+            formats=DATE_FORMATS,
+            help="The out-of-time test cutoff (default: the last cutoff).",
+            show_default=False,
+        ),
+    ] = None,
+    refit: Annotated[
+        bool,
+        typer.Option(
+            "--refit/--no-refit",
+            help="After the test, fit the winner again through the latest labelled cutoff (--no-refit "
+            "ships the tested fit).",
+        ),
+    ] = True,
     table: Annotated[
         Path | None, typer.Option("--table", help="Snapshot mode: one row per customer.")
     ] = None,
@@ -148,6 +202,8 @@ def train_command(
         )
     if table is not None and training_set is not None:
         raise typer.BadParameter("--training-set goes with DATA, not --table", param_hint="--training-set")
+    if table is not None and horizons is not None:
+        raise typer.BadParameter("--horizons goes with DATA, not --table", param_hint="--horizons")
     if table is not None and label is None:
         raise typer.BadParameter("snapshot mode needs --label COLUMN", param_hint="--label")
     dates = _parse_cutoffs(cutoffs)
@@ -161,8 +217,15 @@ def train_command(
         "encoding": encoding,
         "random_state": random_state,
         "training_set": training_set,
+        "test_cutoff": test_cutoff,
+        "refit": refit,
+        "horizons": _parse_horizons(horizons),
     }
+    from churnrisk.candidates import selection_frame, training_summary
+    from churnrisk.modelfile import check_model_paths
+
     with user_errors():
+        check_model_paths(output, metrics, overwrite=overwrite)
         fitted = _train(data, table, label, id_column, dates, first_cutoff, last_cutoff, every, **options)
         path = _save(fitted, output, overwrite)
         if metrics is not None:
@@ -174,20 +237,38 @@ def train_command(
     meta = fitted.metadata
     for note in meta.get("notes", []):
         console.print(f"[yellow]note[/yellow] {note}", highlight=False)
+    if "selection" in meta:
+        console.print(
+            frame_table(selection_frame(meta["selection"]), title="Candidates on the validation slice")
+        )
     console.print(
-        frame_table(_metrics_frame(meta["metrics"], meta.get("baselines", {})), title="Test metrics")
+        frame_table(_metrics_frame(meta["metrics"], meta.get("baselines", {})), title="Out-of-time test")
     )
+    if "horizon_metrics" in meta:
+        from churnrisk.horizons import horizon_summary
+
+        console.print(frame_table(horizon_summary(meta), title="Out-of-time test by horizon"))
+    for line in training_summary(meta):
+        console.print(line, highlight=False)
     console.print(f"Model written to {path} (metadata in {path.with_suffix('.json')}).")
 
 
 def _train(data, table, label, id_column, dates, first, last, every, *, config, encoding, **options):
     """Snapshot mode (``table``) or an event store (``data``): read, choose cutoffs, train."""
-    model, random_state = options["model"], options["random_state"]
+    model, random_state = options.pop("model"), options["random_state"]
+    horizons = options.pop("horizons")
     if table is not None:
         from churnrisk.snapshot import read_snapshot, train_snapshot
 
+        kind = "gbm" if model == "auto" else model
         return train_snapshot(
-            read_snapshot(table), label=label, id_column=id_column, model=model, random_state=random_state
+            read_snapshot(table), label=label, id_column=id_column, model=kind, random_state=random_state
+        )
+    options["model"] = model
+    if "://" not in str(data) and Path(data).is_file():
+        raise ChurnriskError(
+            f"{data} is a file; DATA is a folder of event tables. Suggestion: to train on one row per "
+            f"customer with a label column, use snapshot mode: churnrisk train --table {data} --label COLUMN."
         )
     from churnrisk.model import cutoff_range, default_cutoffs, train_model
     from churnrisk.store import read_config
@@ -196,6 +277,10 @@ def _train(data, table, label, id_column, dates, first, last, every, *, config, 
     store = load_store(data, config=read_config(config), encoding=encoding)
     if dates is None and first is not None and last is not None:
         dates = cutoff_range(first, last, every=every)
+    if horizons is not None:
+        from churnrisk.horizons import train_horizons
+
+        return train_horizons(store, horizons=horizons, cutoffs=dates, every=every, **options)
     if options["training_set"] is not None:  # its options and cutoffs unless given
         return train_model(store, cutoffs=dates, **options)
     options = {**options, "horizon": options["horizon"] or 90, "lead_time": options["lead_time"] or 0}
@@ -220,7 +305,9 @@ def _load(path: Path, trust_pickle: bool):
 @app.command("evaluate")
 def evaluate_command(
     model_path: ModelArg,
-    data: Annotated[Path, typer.Argument(help="Folder of event tables.", show_default=False)],
+    data: Annotated[
+        str, typer.Argument(help="Folder of event tables, or a database URL.", show_default=False)
+    ],
     cutoff: Annotated[
         datetime, typer.Option("--cutoff", formats=DATE_FORMATS, help="Cutoff whose outcome is known.")
     ],
@@ -264,41 +351,97 @@ def evaluate_command(
 @app.command("score")
 def score_command(
     model_path: ModelArg,
-    data: Annotated[Path, typer.Argument(help="Event-store folder, or a snapshot table (.csv/.parquet).")],
-    output: Annotated[Path, typer.Option("--output", "-o", help="Scored list (.csv or .parquet).")],
+    data: Annotated[
+        str, typer.Argument(help="Event-store folder or database URL, or a snapshot table (.csv/.parquet).")
+    ],
+    output: Annotated[
+        str,
+        typer.Option(
+            "--output", "-o", help="Scored list (.csv or .parquet), or a database URL with --table."
+        ),
+    ],
     as_of: AsOfOpt = None,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
     overwrite: OverwriteOpt = False,
+    table: TableOpt = None,
+    append: Annotated[
+        bool, typer.Option("--append", help="Add the scores to the --table (monthly history: as_of, model).")
+    ] = False,
     trust_pickle: TrustOpt = False,
+    medium: Annotated[
+        float, typer.Option("--medium", min=0, max=1, help="Churn probability from which the tier is medium.")
+    ] = 0.2,
+    high: Annotated[
+        float, typer.Option("--high", min=0, max=1, help="Churn probability from which the tier is high.")
+    ] = 0.5,
+    top: Annotated[
+        int | None, typer.Option("--top", min=1, help="Mark the first N customers as the contact list.")
+    ] = None,
+    top_percent: Annotated[
+        float | None,
+        typer.Option("--top-percent", min=0, max=100, help="Mark the first P % as the contact list."),
+    ] = None,
+    revenue: Annotated[
+        str,
+        typer.Option(
+            "--revenue",
+            help="What revenue_at_risk weighs: recent (last year's revenue) or expected (the next year's "
+            "expected revenue from `churnrisk clv --per-customer`'s value model).",
+        ),
+    ] = "recent",
 ) -> None:
-    """Score every eligible customer: probability, risk tier, revenue at risk and top reasons."""
-    from churnrisk.scoring import summarize
+    """Score every eligible customer: probability, risk tier, revenue at risk and top reasons.
 
+    revenue_at_risk is per year: probability x yearly revenue (default: last 365 days of orders + 12 x MRR).
+
+    --top or --top-percent add a `contact` column and say what the contact list is expected to hold.
+    """
+    from churnrisk.scoring import contact_summary, summarize
+
+    options: dict[str, object] = {"thresholds": (medium, high), "top": top, "top_percent": top_percent}
+    if revenue != "recent":
+        options["revenue"] = revenue
     with user_errors():
         fitted = _load(model_path, trust_pickle)
-        scores = _score(fitted, data, as_of, config, encoding)
-        write_table(scores, output, overwrite=overwrite)
-    console.print(frame_table(summarize(scores), title=f"{len(scores):,} customers scored"))
-    console.print(f"Scores written to {output}.")
+        scores = _score(fitted, data, as_of, config, encoding, **options)
+        where = write_output(scores, output, table=table, overwrite=overwrite, append=append)
+    title = f"{len(scores):,} customers scored (revenue at risk per year)"
+    console.print(frame_table(summarize(scores), title=title))
+    if "contact" in scores.columns:
+        held = contact_summary(scores)
+        at_stake = (
+            f" and {held['revenue_at_risk']:,.0f} of revenue at risk per year ({held['revenue_share']:.0%})"
+            if held["revenue_at_risk"] == held["revenue_at_risk"]  # NaN: no revenue known
+            else ""
+        )
+        console.print(
+            f"Contact list: {held['customers']:,} customers, expected to hold "
+            f"{held['expected_churners']:,.1f} churners ({held['churner_share']:.0%} of all expected)"
+            f"{at_stake}.",
+            highlight=False,
+        )
+    console.print(f"Scores written to {where}.", highlight=False)
 
 
-def _score(fitted, data: Path, as_of, config, encoding) -> pd.DataFrame:
+def _score(fitted, data: str, as_of, config, encoding, **options) -> pd.DataFrame:
     from churnrisk.scoring import score_store, score_table
 
     if fitted.metadata.get("kind") == "snapshot":
-        if not data.is_file():
+        if not Path(data).is_file():
             raise ChurnriskError(f"a snapshot model scores a table file; {data} is not a file.")
         from churnrisk.snapshot import read_snapshot
 
-        return score_table(fitted, read_snapshot(data))
+        if "revenue" in options:
+            raise ChurnriskError("--revenue expected needs an event store; a snapshot table has no history.")
+        return score_table(fitted, read_snapshot(data), **options)
     from churnrisk.store import read_config
     from churnrisk.validation import load_store
 
     # no as-of check here: scoring at a past date on the full data is fine, features only read
     # events up to the as-of date (``validate --as-of`` keeps the check)
-    store = load_store(data, config=read_config(config), encoding=encoding)
-    return score_store(fitted, store, as_of=as_of)
+    store = load_store(data, config=read_config(config), encoding=encoding, until=as_of)
+    return score_store(fitted, store, as_of=as_of, **options)
 
 
 @app.command("quickstart")

@@ -14,11 +14,13 @@ import typer
 from churnrisk._io import write_table
 from churnrisk.cli._app import (
     DATE_FORMATS,
+    AsOfOpt,
     ConfigOpt,
     DataArg,
     EncodingOpt,
     OutputOpt,
     OverwriteOpt,
+    TableOpt,
     _cell,
     app,
     console,
@@ -26,6 +28,7 @@ from churnrisk.cli._app import (
     frame_table,
     user_errors,
 )
+from churnrisk.database import write_output
 from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
 from churnrisk.validation import load_store
 
@@ -41,6 +44,12 @@ class Period(StrEnum):
 class Definition(StrEnum):
     subscription = "subscription"
     inactivity = "inactivity"
+
+
+class ValueModel(StrEnum):
+    auto = "auto"
+    bgnbd = "bgnbd"
+    features = "features"
 
 
 class Format(StrEnum):
@@ -94,17 +103,18 @@ SCREEN_COLUMNS = [
 def _show(
     frame: pd.DataFrame,
     fmt: Format,
-    output: Path | None,
+    output: str | None,
     overwrite: bool,
     *,
     title: str,
     screen: list[str] | None = None,
+    table_name: str | None = None,
 ) -> None:
-    """Write ``frame`` to ``output`` if given, and render it in the chosen format."""
+    """Write ``frame`` to ``output`` (a file, or ``table_name`` of a database) if given, and render it."""
     if output is not None:
         with user_errors():
-            write_table(frame, output, overwrite=overwrite)
-        err_console.print(f"Wrote {len(frame):,} rows to {output}", highlight=False)
+            where = write_output(frame, output, table=table_name, overwrite=overwrite)
+        err_console.print(f"Wrote {len(frame):,} rows to {where}", highlight=False)
     if fmt is Format.csv:
         typer.echo(frame.to_csv(index=False), nl=False)
     elif fmt is Format.json:
@@ -138,6 +148,7 @@ def rates_command(
     fmt: FormatOpt = Format.table,
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
+    table_name: TableOpt = None,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
 ) -> None:
@@ -161,7 +172,13 @@ def rates_command(
             inactivity_days=inactivity_days,
         )
     _show(
-        table, fmt, output, overwrite, title=f"Churn per {period.value}", screen=[*SCREEN_COLUMNS, by or ""]
+        table,
+        fmt,
+        output,
+        overwrite,
+        title=f"Churn per {period.value}",
+        screen=[*SCREEN_COLUMNS, by or ""],
+        table_name=table_name,
     )
 
 
@@ -245,10 +262,49 @@ def clv_command(
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
+    per_customer: Annotated[
+        bool,
+        typer.Option(
+            "--per-customer",
+            help="One row per customer: expected orders, revenue and P(alive) over the --horizon "
+            "days after --as-of.",
+        ),
+    ] = False,
+    as_of: AsOfOpt = None,
+    horizon: Annotated[
+        int | None, typer.Option("--horizon", min=1, help="With --per-customer: days ahead.")
+    ] = None,
+    value_model: Annotated[
+        ValueModel,
+        typer.Option(
+            "--value-model",
+            help="With --per-customer, order data: bgnbd (BG/NBD + Gamma-Gamma), features, or auto "
+            "(the one with the lower out-of-time error).",
+        ),
+    ] = ValueModel.auto,
 ) -> None:
-    """Customer lifetime value: value per period x expected lifetime (1 / churn rate)."""
+    """Customer lifetime value: value per period x expected lifetime (1 / churn rate).
+
+    With --per-customer: each customer's expected value over the next --horizon days, validated out
+    of time on the horizon that ends at --as-of (the test is printed on stderr).
+    """
     from churnrisk.rates import customer_lifetime_value  # loaded only when this command runs
 
+    if per_customer:
+        if horizon is None:
+            raise typer.BadParameter("--per-customer needs --horizon DAYS.", param_hint="--horizon")
+        _customer_value(
+            data,
+            horizon=horizon,
+            as_of=as_of,
+            margin=margin,
+            method=value_model.value,
+            definition=definition.value if definition else None,
+            show=(fmt, output, overwrite),
+            config=config,
+            encoding=encoding,
+        )
+        return
     with user_errors():
         store = load_store(data, config=config, encoding=encoding)
         table = customer_lifetime_value(
@@ -265,6 +321,22 @@ def clv_command(
     _show(
         table.dropna(axis=1, how="all") if fmt is Format.table else table, fmt, output, overwrite, title="CLV"
     )
+
+
+def _customer_value(
+    data: Any, *, show: tuple[Format, Any, bool], config: Any, encoding: Any, **options: Any
+) -> None:
+    from churnrisk.value import predict_value  # loaded only when this command runs
+
+    with user_errors():
+        store = load_store(data, config=config, encoding=encoding)
+        forecast = predict_value(store, **options)
+    fmt, output, overwrite = show
+    _show(forecast.table, fmt, output, overwrite, title=f"Value over the next {options['horizon']} days")
+    err_console.print(f"Expected revenue from the {forecast.method} model.", highlight=False)
+    if forecast.evaluation is not None:
+        title = "Out-of-time check: the horizon ending at the as-of date"
+        err_console.print(frame_table(forecast.evaluation.reset_index(), title=title))
 
 
 @app.command("involuntary")

@@ -2,7 +2,9 @@
 
 :func:`describe_feature` says what a column measures; :func:`explain` says what one customer's
 value means ("3 failed payments in the last 30 days", "CSAT fell from 5 to 2",
-"no order for 140 days, usual gap 30").
+"no order for 140 days, usual gap 30"), and with a ``typical`` value compares it with typical
+customers ("60 product events in the last 180 days (typical: 150)"). :func:`worse_side` says which
+way a feature's words read as worse, so that a reason never reads against the risk it claims.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from churnrisk.errors import ChurnriskError
 from churnrisk.features._polars import family_features, output_columns, windowed_names
 from churnrisk.features._spec import DEFAULT_WINDOWS, FAMILIES, Agg, Derived, Family
 
-__all__ = ["describe_feature", "explain", "feature_columns"]
+__all__ = ["describe_feature", "explain", "feature_columns", "is_change", "worse_side"]
 
 _DESCRIBE = {
     "count": "number of {what}{span}",
@@ -52,7 +54,49 @@ _EXPLAIN = {
     "diff": "{what} {moved} from {right} to {left}{span}",
     "ratio": "{what}: {value}",
     "bins": "{what}: {value}",
+    "sum open": "{what} at the cutoff: {value}",  # "MRR at the cutoff: 29", not "29 MRR open at ..."
 }
+#: Which way each feature reads as worse for the customer: +1 more is worse (complaints), -1 less is
+#: worse (product events, CSAT; a change: a fall; a tenure: a new customer), 0 either way. Keyed by
+#: family, then declared name; every declared feature has an entry (a test checks it).
+_WORSE: dict[str, dict[str, int]] = {
+    "purchases": {
+        **dict.fromkeys(["frequency", "monetary", "frequency_trend", "spend_trend", "aov"], -1),
+        **dict.fromkeys(["aov_trend", "orders", "spend", "first_order"], -1),
+        **dict.fromkeys(["recency", "usual_gap", "gap_ratio"], 1),
+    },
+    "returns": {"count": 1, "amount": 1, "refunds": 1, "exchanges": 0, "refund_share": 1, "recency": -1},
+    "subscription": {
+        **dict.fromkeys(["tenure", "open", "mrr_change", "upgrades"], -1),
+        "downgrades": 1,
+        "mrr": 0,  # a small plan can be the risk, and so can a big one
+        "plan": 0,
+    },
+    "support": {
+        "tickets": 1,
+        "complaints": 1,
+        "unresolved": 1,
+        "complaint_recency": -1,
+        "resolution_days": 1,
+    },
+    "surveys": {
+        **dict.fromkeys(["csat_last", "csat_prev", "csat_trend", "csat_mean", "nps_last"], -1),
+        "nps_group": 0,
+        "ces_last": 0,  # scales differ: on some a high effort score is bad, on others good
+        "recency": 1,  # a long silence, not a recent answer
+    },
+    "payments": {
+        **dict.fromkeys(["failed", "consecutive_failures", "recovered", "unrecovered"], 1),
+        "failure_recency": -1,
+    },
+    "activity": {"events": -1, "events_trend": -1, "recency": 1},
+    "customer": {"tenure": -1},
+}
+#: The same for the scores added beside the declared features (``churnrisk.model.with_repeat_buying``).
+_WORSE_COLUMNS = {"purchases_bgnbd_quiet": 1, "purchases_bgnbd_alive": -1}
+#: Statistics counted in days, said in whole days.
+_DAYS = ("days_since", "days_since_first", "mean_gap")
+
 _SPANS = {
     "window": " in the last {w} days",
     "prior": " in the {w} days before the last {w}",
@@ -164,22 +208,64 @@ def _describe_input(r: _Resolved, name: str | None) -> str:
     )
 
 
-def _fmt(value: Any) -> str:
+def worse_side(column: str) -> int:
+    """Which way a feature column reads as worse for the customer: +1 more, -1 less, 0 either way.
+
+    0 as well for a column that is not a feature column (e.g. of a snapshot table). A value is only
+    said as a churn risk on this side: "1 upgrade" or "MRR rose" never are.
+
+    Examples
+    --------
+    >>> worse_side("support_complaints_30d"), worse_side("activity_events_90d"), worse_side("Contract")
+    (1, -1, 0)
+    """
+    if column in _WORSE_COLUMNS:
+        return _WORSE_COLUMNS[column]
+    try:
+        r = _resolve(column)
+    except ChurnriskError:
+        return 0
+    return _WORSE.get(r.family.name, {}).get(r.feature.name, 0)
+
+
+def is_change(column: str) -> bool:
+    """Whether a feature column is a change (now minus before): said as a fall or a rise."""
+    try:
+        feature = _resolve(column).feature
+    except ChurnriskError:
+        return False
+    return isinstance(feature, Derived) and feature.op == "diff"
+
+
+def _fmt(value: Any, *, whole: bool = False) -> str:
     if isinstance(value, str):
         return value
     number = float(value)
     if not math.isfinite(number):
         return "?"  # e.g. the earlier value behind a ratio of 0, which cannot be worked back
-    if number == int(number):
-        return f"{int(number):,}"
+    if whole or number == int(number):
+        return f"{round(number):,}"
     return f"{number:,.0f}" if abs(number) >= 10 else f"{number:,.2f}".rstrip("0").rstrip(".")
+
+
+def _said(feature: Agg | Derived, value: Any) -> str:
+    """A value as the sentence says it: a share in percent, days in whole days."""
+    stat = feature.stat if isinstance(feature, Agg) else None
+    if stat == "share" and not isinstance(value, str):
+        return f"{float(value):.0%}"
+    return _fmt(value, whole=stat in _DAYS)
+
+
+def _compares(feature: Agg | Derived) -> bool:
+    """Whether the sentence compares with the customer's own past ("fell from 5 to 2", "usual gap")."""
+    return isinstance(feature, Derived) and (feature.op == "diff" or "{right}" in (feature.text or ""))
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value != value
 
 
-def explain(column: str, row: Mapping[str, Any]) -> str:
+def explain(column: str, row: Mapping[str, Any], *, typical: Any = None) -> str:
     """One customer's value of a feature in plain words.
 
     Parameters
@@ -188,6 +274,9 @@ def explain(column: str, row: Mapping[str, Any]) -> str:
         A column of :func:`build_features`.
     row : mapping or pandas.Series
         The customer's row of features (other columns are used for context, e.g. the usual gap).
+    typical : optional
+        The typical customer's value: a sentence that does not already compare with the customer's
+        own past ends with it, "(typical: 150)".
 
     Examples
     --------
@@ -195,10 +284,18 @@ def explain(column: str, row: Mapping[str, Any]) -> str:
     '3 failed payments in the last 30 days'
     >>> explain("surveys_csat_trend", {"surveys_csat_trend": -3.0, "surveys_csat_last": 2.0})
     'CSAT fell from 5 to 2'
+    >>> explain("activity_events_180d", {"activity_events_180d": 60}, typical=150.0)
+    '60 product events in the last 180 days (typical: 150)'
     """
     r = _resolve(column)
+    text = _sentence(r, row, row[column])
+    if typical is None or _missing(typical) or _compares(r.feature):
+        return text
+    return f"{text} (typical: {_said(r.feature, typical)})"
+
+
+def _sentence(r: _Resolved, row: Mapping[str, Any], value: Any) -> str:
     f = r.feature
-    value = row[column]
     what = f.what or f.name.replace("_", " ")
     if _missing(value):
         return f"no {what} on record"
@@ -207,13 +304,19 @@ def explain(column: str, row: Mapping[str, Any]) -> str:
         fields.update(_derived_fields(r, f, row, value))
     if not isinstance(value, str):
         fields["percent"] = f"{float(value):.0%}"
-    fields["value"] = _fmt(value)
-    template = f.text or _EXPLAIN[f.stat if isinstance(f, Agg) else f.op]
+    fields["value"] = _said(f, value)
+    template = f.text or _template(f)
     if isinstance(f, Derived) and f.op == "diff" and value == 0:
         template = "{what} unchanged at {left}{span}"
     if isinstance(f, Agg) and not f.text and not isinstance(value, str):
         template, fields = _counted(f.stat, float(value), template, fields)
     return re.sub(r"(?<![\d.,])1 days\b", "1 day", template.format(**fields))
+
+
+def _template(feature: Agg | Derived) -> str:
+    if isinstance(feature, Derived):
+        return _EXPLAIN[feature.op]
+    return _EXPLAIN.get(f"{feature.stat} {feature.span}", _EXPLAIN[feature.stat])
 
 
 #: A customer this many days after their first subscription or order is said to be new.

@@ -1,0 +1,506 @@
+"""When customers leave: survival curves and churn over several horizons (DESIGN §5).
+
+:func:`kaplan_meier` estimates the share of subscription relationships still running after each
+length, from the relationships known at a cutoff (those still open are censored there: their end is
+not known yet); :func:`expected_active_days` turns the curve into each customer's expected active
+days over a horizon, given how long they have already stayed, and :func:`survival_curves` into the
+probability of leaving within each horizon. These know a customer's tenure and nothing else: they
+are the anchors.
+
+:func:`train_horizons` trains one discrete-time hazard model (:mod:`churnrisk.hazard`) on the
+point-in-time features of stacked cutoffs, for subscription or inactivity churn;
+:func:`churn_curves` gives each customer's probability of churning within every horizon
+(non-decreasing) and the expected remaining lifetime.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import polars as pl
+
+from churnrisk.errors import ChurnriskError
+
+__all__ = [
+    "churn_curves",
+    "expected_active_days",
+    "horizon_summary",
+    "kaplan_meier",
+    "relationships",
+    "restricted_lifetime",
+    "survival_at",
+    "survival_curves",
+    "train_horizons",
+]
+
+ID = "customer_id"
+
+
+def relationships(
+    subscriptions: pl.DataFrame | pd.DataFrame, cutoff: datetime, *, reactivation_gap_days: float = 0
+) -> pd.DataFrame:
+    """Subscription relationships started by ``cutoff``: ``customer_id, duration, ended``.
+
+    ``duration`` is in days, up to the end or, for relationships still open at ``cutoff``, up to
+    ``cutoff`` (censored: an end after the cutoff is not known yet, so it is not used).
+    """
+    from churnrisk.spells import subscription_spells
+
+    frame = subscriptions if isinstance(subscriptions, pl.DataFrame) else pl.from_pandas(subscriptions)
+    known = frame.filter(pl.col("started_at") <= cutoff).with_columns(
+        pl.when(pl.col("ended_at") <= cutoff).then(pl.col("ended_at")).alias("ended_at")
+    )
+    spells = subscription_spells(known, reactivation_gap_days=reactivation_gap_days)
+    out = spells.select(
+        ID,
+        duration=(pl.col("end").fill_null(cutoff) - pl.col("start")).dt.total_seconds() / 86_400,
+        ended=pl.col("end").is_not_null(),
+    )
+    return out.sort(ID, "duration").to_pandas()
+
+
+def kaplan_meier(durations: Any, observed: Any) -> pd.Series:
+    """Kaplan-Meier survival curve: ``S(t)`` just after each distinct observed end time ``t``.
+
+    Parameters
+    ----------
+    durations : array-like of float
+        Length of each relationship (ended or censored).
+    observed : array-like of bool
+        True where the relationship ended at its duration, False where it was censored.
+
+    Returns
+    -------
+    pandas.Series
+        Indexed by the end times (ascending), the share still running after each; ``S = 1`` before
+        the first. Ends at a time count before censorings at the same time, as usual.
+
+    Examples
+    --------
+    >>> kaplan_meier([1, 2, 2, 3], [True, True, False, True]).round(3).tolist()
+    [0.75, 0.5, 0.0]
+    """
+    t = np.asarray(durations, dtype=float)
+    ended = np.asarray(observed, dtype=bool)
+    if t.shape != ended.shape or t.size == 0 or np.isnan(t).any() or (t < 0).any():
+        raise ChurnriskError(
+            f"kaplan_meier needs as many non-negative durations as observed flags, at least one; got "
+            f"{t.size} duration(s) and {ended.size} flag(s)."
+        )
+    times = np.unique(t[ended])
+    at_risk = t.size - np.searchsorted(np.sort(t), times, side="left")
+    ends = np.bincount(np.searchsorted(times, t[ended]), minlength=times.size)
+    return pd.Series(np.cumprod(1.0 - ends / at_risk), index=pd.Index(times, name="days"), name="survival")
+
+
+def survival_at(curve: pd.Series, t: Any) -> np.ndarray:
+    """``S(t)`` of a :func:`kaplan_meier` curve (flat after its last end time)."""
+    values = np.concatenate([[1.0], curve.to_numpy()])
+    return values[np.searchsorted(curve.index.to_numpy(), np.asarray(t, dtype=float), side="right")]
+
+
+def expected_active_days(curve: pd.Series, tenure: Any, days: float) -> np.ndarray:
+    """Expected days still active in the next ``days``, having stayed ``tenure`` days already.
+
+    ``integral_0^days S(tenure + u) du / S(tenure)``, exact for the step curve: the area under it
+    is piecewise linear between its end times. NaN where ``S(tenure) = 0``.
+    """
+    knots = np.concatenate([[0.0], curve.index.to_numpy()])
+    levels = np.concatenate([[1.0], curve.to_numpy()])
+    area = np.concatenate([[0.0], np.cumsum(levels[:-1] * np.diff(knots))])
+
+    def area_to(t: np.ndarray) -> np.ndarray:
+        beyond = np.maximum(t - knots[-1], 0.0) * levels[-1]  # flat after the last end time
+        return np.interp(np.minimum(t, knots[-1]), knots, area) + beyond
+
+    start = np.asarray(tenure, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (area_to(start + days) - area_to(start)) / survival_at(curve, start)
+
+
+def survival_curves(
+    store: Any, cutoff: Any, *, horizons: Sequence[int] = (30, 90, 180, 365), reactivation_gap_days: float = 0
+) -> pd.DataFrame:
+    """Kaplan-Meier probability that each customer subscribed at ``cutoff`` is still one after each horizon.
+
+    Returns one row per customer open at ``cutoff``: ``customer_id, tenure_days`` and
+    ``p_churn_<h>d = 1 - S(tenure + h) / S(tenure)`` for each horizon (non-decreasing in ``h``).
+    """
+    from churnrisk.features._build import to_cutoff
+
+    if "subscriptions" not in store:
+        raise ChurnriskError("survival curves need a 'subscriptions' table.")
+    spells = relationships(
+        store["subscriptions"], to_cutoff(cutoff), reactivation_gap_days=reactivation_gap_days
+    )
+    curve = kaplan_meier(spells["duration"], spells["ended"])
+    now = spells[~spells["ended"]]
+    tenure = now["duration"].to_numpy()
+    out = pd.DataFrame({ID: now[ID].to_numpy(), "tenure_days": tenure})
+    for h in sorted(horizons):
+        out[f"p_churn_{h}d"] = 1.0 - survival_at(curve, tenure + h) / survival_at(curve, tenure)
+    return out
+
+
+# --- churn over several horizons: one discrete-time hazard model ----------------------------------------
+
+#: Expected remaining lifetime is restricted to this many days (about two years).
+LIFETIME_DAYS = 730
+
+
+def train_horizons(
+    store: Any,
+    *,
+    horizons: Sequence[int],
+    horizon: int | None = None,
+    cutoffs: Sequence[Any] | None = None,
+    every: str = "1M",
+    definition: str | None = None,
+    lookback: int | None = None,
+    lead_time: int | None = None,
+    model: str = "auto",
+    windows: Sequence[int] | None = None,
+    random_state: int | None = 0,
+    training_set: Any = None,
+    test_cutoff: Any = None,
+    refit: bool = True,
+) -> Any:
+    """One discrete-time hazard model for churn within every horizon, tested out of time.
+
+    The rows are the customers eligible at each cutoff (default: as many monthly cutoffs as the
+    shortest horizon allows), with the training set's point-in-time features; the label part is
+    each row's time to churn (:func:`churnrisk.hazard.time_to_churn`, subscription or inactivity
+    churn, ``lookback`` days of inactivity defaulting to the shortest horizon), expanded into one
+    row per interval between horizons (:func:`churnrisk.hazard.person_periods`). One classifier
+    (``model``: ``gbm``, the default, or ``logistic``) learns the hazard, calibrated on the latest
+    quarter of the cutoffs; the probability of churning within ``h`` is ``1 - prod(1 - hazard)``
+    over the intervals up to ``h``, non-decreasing by construction. Rows whose outcome is not known
+    for the longest horizon still teach the intervals their outcome has reached, where separate
+    per-horizon models would drop them (``benchmarks/bench_horizons.py`` compares both, with
+    Kaplan-Meier and a Cox model).
+
+    Out of time: the test cutoff is ``test_cutoff`` (default: the latest cutoff whose longest
+    horizon has passed); the tested model learns from the earlier cutoffs with their outcomes as
+    known at the test cutoff, and is scored at every horizon beside Kaplan-Meier on the same rows
+    (``horizon_metrics`` in the metadata). With ``refit`` the shipped model then learns from every
+    cutoff, outcomes up to the end of the data.
+
+    The shortest horizon is the primary one (``horizon``, if given, must be it): the model's
+    ``churn_probability``, tiers and reasons are churn within it, the hazard of the first interval.
+    """
+    from churnrisk.spells import resolve_definition
+
+    definition = resolve_definition(store, definition)
+    wanted = _horizon_list(horizons, horizon)
+    if lead_time or training_set is not None:
+        raise ChurnriskError(
+            "several horizons count from the cutoff and build their own rows: a lead time or a stored "
+            "training set is not supported. Suggestion: leave out --lead-time and --training-set."
+        )
+    options = {
+        "definition": definition,
+        "lookback": (lookback or wanted[0]) if definition == "inactivity" else None,
+        "windows": None if windows is None else tuple(windows),
+    }
+    return _train_hazard(
+        store,
+        wanted,
+        _cutoff_plan(store, wanted, cutoffs, every, test_cutoff),
+        options,
+        kind="gbm" if model == "auto" else model,
+        random_state=random_state,
+        refit=refit,
+    )
+
+
+def _horizon_list(horizons: Sequence[int], horizon: int | None) -> list[int]:
+    wanted = sorted({_days(h) for h in horizons} | ({_days(horizon)} if horizon is not None else set()))
+    if not wanted:
+        raise ChurnriskError(
+            "The 'horizons' parameter needs at least one horizon in days, e.g. [30, 90, 180]."
+        )
+    if horizon is not None and _days(horizon) != wanted[0]:
+        raise ChurnriskError(
+            f"the tiers and reasons of a several-horizon model are those of its shortest horizon, "
+            f"{wanted[0]} days; got horizon {horizon}. Suggestion: leave out --horizon, or make it the "
+            "shortest of --horizons."
+        )
+    return wanted
+
+
+def _days(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ChurnriskError(f"A horizon must be a positive whole number of days. Got {value!r} instead.")
+    return int(value)
+
+
+def _cutoff_plan(
+    store: Any, wanted: list[int], cutoffs: Sequence[Any] | None, every: str, test_cutoff: Any
+) -> dict[str, list[pd.Timestamp]]:
+    """All cutoffs, the test cutoff, and the earlier ones the tested model trains and calibrates on."""
+    from churnrisk.labels import data_end
+    from churnrisk.model import default_cutoffs
+
+    given = cutoffs if cutoffs is not None else default_cutoffs(store, horizon=wanted[0], every=every)
+    dates = sorted({pd.Timestamp(c) for c in given})
+    end, longest = pd.Timestamp(data_end(store)), pd.Timedelta(days=wanted[-1])
+    passed = [c for c in dates if c + longest <= end]
+    test = pd.Timestamp(test_cutoff) if test_cutoff is not None else (passed[-1] if passed else None)
+    if test is None or test + longest > end:
+        raise ChurnriskError(
+            f"an out-of-time test needs a cutoff whose longest horizon ({wanted[-1]} days) has passed by the "
+            f"end of the data ({end.date()}); got {'none' if test is None else test.date()}. "
+            "Suggestion: use shorter horizons, earlier cutoffs or a longer history."
+        )
+    fit = [c for c in dates if c + pd.Timedelta(days=wanted[0]) <= test]
+    if len(fit) < 2:
+        raise ChurnriskError(
+            f"an out-of-time test needs at least two cutoffs {wanted[0]} days or more before the test cutoff "
+            f"({test.date()}); got {len(fit)}. Suggestion: give more or earlier cutoffs."
+        )
+    n_cal = max(1, len(fit) // 4)
+    return {"all": sorted({*dates, test}), "test": [test], "train": fit[:-n_cal], "calibration": fit[-n_cal:]}
+
+
+def _feature_rows(
+    store: Any, cutoffs: list[pd.Timestamp], primary: int, options: dict[str, Any]
+) -> pd.DataFrame:
+    """``customer_id, cutoff`` and the training set's point-in-time features of every eligible customer."""
+    from churnrisk.features._spec import DEFAULT_WINDOWS
+    from churnrisk.model import uses_repeat_buying, with_repeat_buying
+    from churnrisk.training import build_training_set
+
+    definition, lookback = options["definition"], options["lookback"]
+    rows = build_training_set(
+        store,
+        cutoffs,
+        definition=definition,
+        horizon=primary,
+        lookback=lookback,
+        windows=options["windows"] or DEFAULT_WINDOWS,
+    )
+    # one block per dtype again (the stacked builder leaves many), before per-cutoff columns are added
+    rows = rows.drop(columns=["churned", "churn_type"]).assign(cutoff=pd.to_datetime(rows["cutoff"])).copy()
+    if not uses_repeat_buying(store, definition):
+        return rows
+    parts = [
+        with_repeat_buying(store, part.set_index(ID), pd.Timestamp(str(c)), horizon=primary).reset_index()
+        for c, part in rows.groupby("cutoff", sort=True)
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _observed(store: Any, rows: pd.DataFrame, options: dict[str, Any], until: pd.Timestamp) -> pd.DataFrame:
+    """:func:`~churnrisk.hazard.time_to_churn` of ``rows`` (same order), outcomes as known at ``until``."""
+    from churnrisk.hazard import time_to_churn
+
+    spans = time_to_churn(
+        store,
+        sorted(rows["cutoff"].unique()),
+        definition=options["definition"],
+        lookback=options["lookback"] or 0,
+        until=until.to_pydatetime(),
+    )
+    spans["cutoff"] = pd.to_datetime(spans["cutoff"]).astype(rows["cutoff"].dtype)
+    return rows[[ID, "cutoff"]].merge(spans, on=[ID, "cutoff"], how="left", validate="one_to_one")
+
+
+def _train_hazard(
+    store: Any,
+    wanted: list[int],
+    plan: dict[str, list[pd.Timestamp]],
+    options: dict[str, Any],
+    *,
+    kind: str,
+    random_state: int | None,
+    refit: bool,
+) -> Any:
+    from churnrisk.hazard import fit_hazard
+    from churnrisk.labels import data_end
+    from churnrisk.model import ChurnModel, feature_part, input_schema, prepare_features
+
+    rows = _feature_rows(store, plan["all"], wanted[0], options)
+    at = {name: rows["cutoff"].isin(plan[name]).to_numpy() for name in ("train", "calibration", "test")}
+    features = feature_part(rows)
+    # a feature never observed in the tested training rows cannot be learned from
+    empty = [c for c in features.columns if features.loc[at["train"], c].isna().all()]
+    schema = input_schema(features.drop(columns=empty))
+    X = prepare_features(features, schema)  # noqa: N806
+    end = pd.Timestamp(data_end(store))
+    known = at["train"] | at["calibration"]
+    before = _observed(store, rows[known], options, plan["test"][0])  # as known at the test cutoff
+    fit: dict[str, Any] = {"model": kind, "random_state": random_state}
+    tested = fit_hazard(
+        X[known], before, wanted, train=at["train"][known], calibrate=at["calibration"][known], **fit
+    )
+    outcome = _observed(store, rows, options, end)
+    evaluation = _test(tested, X[at["test"]], outcome[at["test"]], before, wanted)
+    final, final_at = tested, {"train": at["train"], "calibration": at["calibration"]}
+    if refit:
+        ordered = plan["all"]
+        latest = rows["cutoff"].isin(ordered[-max(1, len(ordered) // 4) :]).to_numpy()
+        final_at = {"train": ~latest, "calibration": latest}
+        final = fit_hazard(X, outcome, wanted, train=~latest, calibrate=latest, **fit)
+    metadata = {
+        "kind": "events",
+        "name": f"{options['definition']}-hazard-{'-'.join(str(h) for h in wanted)}d-{kind}",
+        "definition": options["definition"],
+        "horizon": wanted[0],
+        "horizons": wanted,
+        "lookback": options["lookback"],
+        "lead_time": 0,
+        "windows": None if options["windows"] is None else list(options["windows"]),
+        "model": f"hazard-{kind}",
+        "random_state": random_state,
+        "refit": refit,
+        "cutoffs": {
+            **{k: [str(c.date()) for c in plan[k]] for k in ("train", "calibration", "test")},
+            **{f"final_{k}": _dates(rows["cutoff"][v]) for k, v in final_at.items()},
+        },
+        "rows": {
+            **{k: int(v.sum()) for k, v in at.items()},
+            **{f"final_{k}": int(v.sum()) for k, v in final_at.items()},
+        },
+        "notes": [f"left out {len(empty)} feature(s) never observed in the training rows: {', '.join(empty)}"]
+        if empty
+        else [],
+        **evaluation,
+        **_reference(store, rows, X, outcome, final_at["train"], schema, wanted[0]),
+    }
+    return ChurnModel(final, metadata)
+
+
+def _dates(cutoffs: pd.Series) -> list[str]:
+    return [str(pd.Timestamp(c).date()) for c in sorted(cutoffs.unique())]
+
+
+def churned_within(outcome: pd.DataFrame, days: int) -> np.ndarray:
+    """0/1: churned within ``days`` of the cutoff (``time_to_churn`` rows)."""
+    return ((outcome["churned"] == 1) & (outcome["time"] <= days)).to_numpy(dtype=int)
+
+
+def _test(
+    model: Any,
+    X: pd.DataFrame,
+    outcome: pd.DataFrame,
+    before: pd.DataFrame,
+    wanted: list[int],  # noqa: N803
+) -> dict[str, Any]:
+    """Out-of-time metrics at every horizon, beside Kaplan-Meier of the earlier rows (as known then)."""
+    from churnrisk.evaluation import calibration_table, compare_scores
+    from churnrisk.model import _plain
+
+    proba = model.churn_probabilities(X)
+    curve = kaplan_meier(before["time"], before["churned"])
+    tables = {}
+    for j, h in enumerate(wanted):
+        anchor = np.full(len(X), 1.0 - survival_at(curve, h))
+        table = compare_scores(churned_within(outcome, h), {"model": proba[:, j], "kaplan_meier": anchor})
+        tables[h] = {name: _plain(table.loc[name].to_dict()) for name in ("model", "kaplan_meier")}
+    by_horizon = {
+        str(h): {**t["model"], "brier_kaplan_meier": t["kaplan_meier"]["brier"]} for h, t in tables.items()
+    }
+    y = churned_within(outcome, wanted[0])
+    return {
+        "metrics": tables[wanted[0]]["model"],
+        "baselines": {"kaplan_meier": tables[wanted[0]]["kaplan_meier"]},
+        "calibration": calibration_table(y, proba[:, 0]).to_dict(orient="list"),
+        "horizon_metrics": by_horizon,
+        # the mean Brier score over the horizons: the integrated Brier score on this grid
+        "integrated_brier": {
+            name: float(np.mean([t[name]["brier"] for t in tables.values()]))
+            for name in ("model", "kaplan_meier")
+        },
+    }
+
+
+def _reference(
+    store: Any,
+    rows: pd.DataFrame,
+    X: pd.DataFrame,  # noqa: N803
+    outcome: pd.DataFrame,
+    fitted: np.ndarray,
+    schema: dict[str, str],
+    primary: int,
+) -> dict[str, Any]:
+    """What reasons, drift checks and baselines read: the fitted rows' typical values and churn rate."""
+    from churnrisk.drift import feature_profile
+    from churnrisk.evaluation import base_rates
+    from churnrisk.model import feature_families, reference_values, risk_sides, spread_values
+
+    mask = fitted & (outcome["observed"] >= primary).to_numpy()
+    y = churned_within(outcome[mask], primary)
+    labelled = rows.loc[mask, [ID]].assign(churned=y)
+    with np.errstate(divide="ignore", invalid="ignore"):  # a feature seen only beside one label: no side
+        sides = risk_sides(X[mask], y, schema)
+    return {
+        "schema": schema,
+        "reference": reference_values(X[mask], schema),
+        "spread": spread_values(X[mask], schema),
+        "risk_side": sides,
+        "profile": feature_profile(X[mask], schema),
+        "families": feature_families(list(schema)),
+        "base_rates": base_rates(store, labelled),
+    }
+
+
+def churn_curves(model: Any, features: pd.DataFrame) -> pd.DataFrame:
+    """``p_churn_<h>d`` for every horizon of a :func:`train_horizons` model, and the expected lifetime.
+
+    The probabilities come from the hazard of each interval (non-decreasing in the horizon);
+    ``expected_lifetime_days`` is the expected time to churn restricted to :data:`LIFETIME_DAYS`:
+    the area under the survival curve ``1 - p``, linear between the horizons and, beyond the last,
+    falling at the constant hazard of the last interval (see :func:`restricted_lifetime`).
+    """
+    from churnrisk.hazard import HazardModel
+    from churnrisk.model import prepare_features
+
+    hazard = model.estimator
+    if not isinstance(hazard, HazardModel):
+        raise ChurnriskError(
+            f"model {model.name!r} has one horizon. Suggestion: train it with several, e.g. "
+            "churnrisk train DATA --horizons 30,90,180."
+        )
+    proba = hazard.churn_probabilities(prepare_features(features, model.schema))
+    out = pd.DataFrame(proba, index=features.index, columns=[f"p_churn_{h}d" for h in hazard.horizons])
+    out["expected_lifetime_days"] = restricted_lifetime(hazard.horizons, 1.0 - proba)
+    return out
+
+
+def restricted_lifetime(
+    horizons: Sequence[int], survival: np.ndarray, limit: float = LIFETIME_DAYS
+) -> np.ndarray:
+    """Area under survival curves known at ``horizons`` (one row per customer), from 0 to ``limit``.
+
+    Linear between ``(0, 1)`` and the known points; after the last one, exponential at the hazard
+    of the last interval.
+
+    Examples
+    --------
+    >>> restricted_lifetime([100], np.array([[0.5]]), limit=50).tolist()
+    [43.75]
+    """
+    knots = np.concatenate([[0.0], np.asarray(horizons, dtype=float)])
+    s = np.column_stack([np.ones(len(survival)), np.clip(survival, 0.0, 1.0)])
+    t0, t1 = knots[:-1], knots[1:]
+    end = np.clip(limit, t0, t1)  # each interval's part before the limit: [t0, end]
+    s_end = s[:, :-1] + (s[:, 1:] - s[:, :-1]) * (end - t0) / (t1 - t0)
+    area = (0.5 * (s[:, :-1] + s_end) * (end - t0)).sum(axis=1)
+    rest = max(limit - knots[-1], 0.0)
+    last = s[:, -1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        hazard = np.log(s[:, -2] / last) / (knots[-1] - knots[-2])
+        tail = np.where(hazard > 0, last * -np.expm1(-hazard * rest) / hazard, last * rest)
+    return area + np.where(last > 0, tail, 0.0)
+
+
+def horizon_summary(metadata: dict[str, Any]) -> pd.DataFrame:
+    """One row per horizon of a :func:`train_horizons` model: its out-of-time metrics beside Kaplan-Meier."""
+    rows = {int(h): part for h, part in metadata.get("horizon_metrics", {}).items()}
+    columns = ["roc_auc", "average_precision", "brier", "brier_kaplan_meier", "base_rate", "n"]
+    frame = pd.DataFrame.from_dict(rows, orient="index")
+    return frame.reindex(columns=columns).rename_axis("horizon_days").reset_index()

@@ -201,7 +201,10 @@ def selection_frame(selection: Mapping[str, Any]) -> pd.DataFrame:
     """The candidates' validation metrics (from a model's ``selection`` metadata), best first."""
     table = pd.DataFrame.from_dict(selection["candidates"], orient="index")
     shown = ["log_loss", "brier", "roc_auc", "average_precision", "n"]
-    return table[[c for c in shown if c in table.columns]].rename_axis("candidate").reset_index()
+    table = table[[c for c in shown if c in table.columns]]
+    if "n" in table.columns:
+        table = table.astype({"n": int})
+    return table.rename_axis("candidate").reset_index()
 
 
 def training_summary(meta: Mapping[str, Any]) -> list[str]:
@@ -226,8 +229,10 @@ def training_summary(meta: Mapping[str, Any]) -> list[str]:
         )
     cutoffs = meta.get("cutoffs") or {}
     if meta.get("refit") and cutoffs.get("final_calibration"):
+        rows = meta["rows"]
         lines.append(
-            f"Refit through {cutoffs['final_calibration'][-1]} on {meta['rows']['final_train']:,} rows "
-            f"(calibrated on {', '.join(cutoffs['final_calibration'])})."
+            f"Refit through {cutoffs['final_calibration'][-1]}: trained on {rows['final_train']:,} rows of "
+            f"{len(cutoffs['final_train'])} cutoffs, calibrated on {rows['final_calibration']:,} rows of "
+            f"{', '.join(cutoffs['final_calibration'])}."
         )
     return lines

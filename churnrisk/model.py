@@ -390,38 +390,26 @@ def training_rows(
     """``customer_id, cutoff, <features>, churned`` for every eligible customer at every cutoff.
 
     With ``training_set`` (a frame of :func:`churnrisk.training.build_training_set`, built with
-    these options) its rows at ``cutoffs`` are used instead of being computed.
-
-    Uses :func:`churnrisk.features.build_training_set` when the features package provides it (rows
-    whose outcome is not known yet are dropped); else builds the same frame from
-    :func:`~churnrisk.features.build_features` and the spells of
-    :mod:`churnrisk.spells` (eligible = active at the cutoff; churned = the spell active at the cutoff
-    ends inside ``(cutoff + lead_time, cutoff + lead_time + horizon]``, or, for ``inactivity``, no
-    order in that window).
+    these options) its rows at ``cutoffs`` are used instead of being computed; else
+    :func:`churnrisk.training.build_training_set` computes them. Rows whose outcome is not known
+    yet are dropped.
     """
-    from churnrisk import features as feats
+    from churnrisk.features import DEFAULT_WINDOWS
+    from churnrisk.training import build_training_set
 
-    options = {} if windows is None else {"windows": tuple(windows)}
-    builder = getattr(feats, "build_training_set", None)
     rows: Any
     if training_set is not None:
         rows = _at_cutoffs(training_set, cutoffs)
-    elif builder is not None:
-        rows = builder(
+    else:
+        rows = build_training_set(
             store,
             cutoffs,
-            definition=definition,
+            definition=definition,  # type: ignore[arg-type]  # checked by resolve_definition
             horizon=horizon,
             lookback=lookback,
             lead_time=lead_time,
-            **options,
+            windows=DEFAULT_WINDOWS if windows is None else tuple(windows),
         )
-    else:
-        frames = [
-            _rows_at(store, pd.Timestamp(c), definition, horizon, lookback, lead_time, options)
-            for c in cutoffs
-        ]
-        rows = pd.concat(frames, ignore_index=True)
     # censored rows (the horizon runs past the data) have no label yet: nothing to learn or test on
     rows = rows[rows["churned"].notna()].reset_index(drop=True)
     rows["churned"] = rows["churned"].astype(int)
@@ -501,40 +489,6 @@ def _activity(store: Any) -> Any:
     if "orders" in store:
         return store["orders"].select("customer_id", "ordered_at")
     return store["activity"].select("customer_id", pl.col("occurred_at").alias("ordered_at"))
-
-
-def _rows_at(store, cutoff, definition, horizon, lookback, lead_time, options) -> pd.DataFrame:
-    from churnrisk.features import build_features
-
-    ids = eligible_customers(store, cutoff, definition=definition, lookback=lookback, horizon=horizon)
-    features = build_features(store, cutoff, **options)
-    features = features.loc[features.index.isin(ids)]
-    start = cutoff + pd.Timedelta(days=lead_time)
-    churned = _churned(
-        store, features.index, start, start + pd.Timedelta(days=horizon), definition, lookback or horizon
-    )
-    out = features.reset_index()
-    out.insert(1, "cutoff", cutoff)
-    out["churned"] = churned.astype(int)
-    return out
-
-
-def _churned(store, ids: pd.Index, start, end, definition: str, lookback: int) -> np.ndarray:
-    import polars as pl
-
-    if definition == "subscription":
-        subs = store["subscriptions"]
-        # active at the end of the window → stayed; everyone else eligible churned (possibly inside it)
-        alive = subs.filter(
-            (pl.col("started_at") <= end.to_pydatetime())
-            & (pl.col("ended_at").is_null() | (pl.col("ended_at") > end.to_pydatetime()))
-        )["customer_id"]
-    else:
-        events = _activity(store)
-        alive = events.filter(
-            (pl.col("ordered_at") > start.to_pydatetime()) & (pl.col("ordered_at") <= end.to_pydatetime())
-        )["customer_id"]
-    return ~ids.isin(alive.unique().to_list())
 
 
 _NOT_FEATURES = ("customer_id", "cutoff", "churned", "churn_type")

@@ -32,17 +32,8 @@ import polars as pl
 
 from churnrisk.errors import ChurnriskError
 from churnrisk.evaluation import calibration_table, score_metrics
-from churnrisk.model import (
-    ChurnModel,
-    cutoff_range,
-    eligible_customers,
-    feature_part,
-    prepare_features,
-    training_rows,
-    uses_repeat_buying,
-    with_repeat_buying,
-)
-from churnrisk.scoring import risk_tiers
+from churnrisk.model import ChurnModel, cutoff_range, feature_part, prepare_features, training_rows
+from churnrisk.scoring import eligible_features, risk_tiers
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -413,7 +404,7 @@ def input_drift(
     if not profile:
         note = "The model records no training profile of its features: drift is not measured. Retrain it."
         return pd.DataFrame(columns=columns), (note,)
-    prepared = prepare_features(_features_at(model, store, as_of), model.schema)
+    prepared = prepare_features(eligible_features(model, store, as_of), model.schema)
     table = drift_table(prepared, {c: e for c, e in profile.items() if c in model.schema})
     families = model.metadata.get("families") or {}
     tables = {f.name: f.table for f in FAMILIES}
@@ -426,22 +417,6 @@ def input_drift(
     ]
     ordered = table.sort_values(["impact", "psi"], ascending=False, kind="stable")[columns]
     return ordered.reset_index(drop=True), ()
-
-
-def _features_at(model: ChurnModel, store: Any, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The features of the customers eligible at ``as_of``, as scoring computes them."""
-    from churnrisk.features import build_features
-
-    meta = model.metadata
-    windows = {"windows": tuple(meta["windows"])} if meta.get("windows") else {}
-    features = build_features(store, as_of, **windows)
-    ids = eligible_customers(
-        store, as_of, definition=meta["definition"], lookback=meta.get("lookback"), horizon=meta["horizon"]
-    )
-    features = features.loc[features.index.isin(ids)].sort_index()
-    if uses_repeat_buying(store, meta["definition"]):
-        features = with_repeat_buying(store, features, as_of, horizon=meta["horizon"])
-    return features
 
 
 def feature_impact(model: ChurnModel, prepared: pd.DataFrame, *, sample: int = WHAT_IF_SAMPLE) -> pd.Series:

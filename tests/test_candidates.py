@@ -90,14 +90,16 @@ def test_training_summary_says_who_won_and_by_how_much():
             "bgnbd": {"roc_auc": 0.7375, "average_precision": 0.5044},
         },
         "refit": True,
-        "cutoffs": {"final_calibration": ["2011-09-10"]},
-        "rows": {"final_train": 12345},
+        "cutoffs": {"final_train": ["2011-07-10", "2011-08-10"], "final_calibration": ["2011-09-10"]},
+        "rows": {"final_train": 12345, "final_calibration": 1907},
     }
     assert training_summary(meta) == [
         "Chosen on the validation slice: gbm+bgnbd@0.7 (ahead of the next candidate by 0.0035 log loss).",
         "Out of time, ROC AUC: model 0.747, best baseline bgnbd 0.738 (+0.009).",
         "Out of time, average precision: model 0.516, best baseline bgnbd 0.504 (+0.012).",
-        "Refit through 2011-09-10 on 12,345 rows (calibrated on 2011-09-10).",
+        "Refit through 2011-09-10: trained on 12,345 rows of 2 cutoffs, calibrated on 1,907 rows of "
+        "2011-09-10.",
     ]
-    frame = selection_frame({"candidates": {"gbm": {"log_loss": 0.5, "roc_auc": 0.7, "n": 10}}})
+    frame = selection_frame({"candidates": {"gbm": {"log_loss": 0.5, "roc_auc": 0.7, "n": 10.0}}})
     assert list(frame.columns) == ["candidate", "log_loss", "roc_auc", "n"]
+    assert frame["n"].tolist() == [10] and frame["n"].dtype.kind == "i"

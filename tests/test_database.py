@@ -10,7 +10,7 @@ import json
 import os
 import secrets
 import warnings
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
@@ -109,6 +109,20 @@ def _read_table(url: str, table: str) -> pd.DataFrame:
         return cursor.fetch_df()
 
 
+def _execute(url: str, statements: list[str]) -> None:
+    """Run ``statements`` with the drivers directly (not through the code under test)."""
+    if url.startswith("duckdb://"):
+        with duckdb.connect(url.removeprefix("duckdb://")) as con:
+            for statement in statements:
+                con.execute(statement)
+        return
+    import adbc_driver_postgresql.dbapi as pg
+
+    with pg.connect(url, autocommit=True) as con, con.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement)
+
+
 def _tables(url: str) -> set[str]:
     if url.startswith("duckdb://"):
         if not Path(url.removeprefix("duckdb://")).exists():
@@ -135,11 +149,103 @@ def test_tables_read_back_equal(demo_database, demo_store):
 @pytest.mark.skipif(not POSTGRES, reason="no PostgreSQL server: set CHURNRISK_TEST_POSTGRES (.ci/run does)")
 def test_large_tables_read_in_parts_come_back_whole(demo_postgres, demo_store, monkeypatch):
     monkeypatch.setattr(_read, "_PART_BLOCKS", 2)  # every table of more than 2 pages in parts
+    monkeypatch.setattr(_read, "_PARALLEL", 3)
     with _connection._connect(demo_postgres, read_only=True) as db:
-        assert len(_read._blocks(db, '"public"."activity"')) == _read._PARALLEL
+        assert len(_read._blocks(db, '"public"."activity"')) == 3
+    opened = []
+    connect = _read._connect
+    monkeypatch.setattr(_read, "_connect", lambda *a, **k: opened.append(a) or connect(*a, **k))
     store = load_store(demo_postgres, until=CUTOFF)
+    assert len(opened) == 3  # one per reader, not one per part
     assert store["activity"].equals(demo_store["activity"].filter(pl.col("occurred_at") <= CUTOFF))
     assert store.time_span() == demo_store.time_span()
+
+
+@pytest.mark.parametrize(
+    ("until", "literal"),
+    [
+        (datetime(2024, 6, 30), "TIMESTAMP '2024-06-30 00:00:00.000000'"),
+        (datetime(987, 1, 2, 3, 4, 5, 60), "TIMESTAMP '0987-01-02 03:04:05.000060'"),
+        (pd.Timestamp("2024-06-30 12:00:00.5"), "TIMESTAMP '2024-06-30 12:00:00.500000'"),
+        (
+            datetime(2024, 7, 1, 1, 30, tzinfo=timezone(timedelta(hours=2))),
+            "TIMESTAMPTZ '2024-06-30 23:30:00.000000+00:00'",
+        ),
+    ],
+)
+def test_until_is_written_from_the_datetime_fields(until, literal):
+    assert _read._timestamp(until) == literal
+
+
+def test_until_must_be_a_datetime(demo_duckdb):
+    with pytest.raises(
+        ChurnriskError, match=r"'until' parameter of read_database must be a datetime. Got \"2024-06-30"
+    ):
+        read_database(demo_duckdb, until="2024-06-30' OR TRUE --")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "until", [datetime(2024, 3, 1), datetime(2024, 3, 1, 1, tzinfo=timezone(timedelta(hours=1)))]
+)
+def test_until_cuts_a_time_zone_aware_column_in_utc(empty_database, until):
+    table = f"orders_{secrets.token_hex(3)}"
+    rows = [
+        (1, "2024-03-01 00:00:00+00"),  # at the cutoff: kept
+        (2, "2024-03-01 00:00:00.000001+00"),  # a microsecond later: left on the server
+        (3, "2024-02-29 23:00:00-02"),  # 01:00 UTC: later
+        (4, None),  # no time: kept, for validation to report
+        (5, "2024-02-29 23:30:00+00"),
+    ]
+    values = ", ".join(f"({i}, {'NULL' if t is None else repr(t)}::TIMESTAMPTZ, 1.0)" for i, t in rows)
+    statements = [
+        f'CREATE TABLE "{table}" (customer_id BIGINT, ordered_at TIMESTAMPTZ, amount DOUBLE PRECISION)',
+        f'INSERT INTO "{table}" VALUES {values}',
+    ]
+    _execute(empty_database, statements)
+    config = StoreConfig(tables={"orders": {"table": table}})
+    store = read_database(empty_database, config=config, columns={"orders": None}, until=until)
+    assert store["orders"].select("customer_id", "ordered_at").rows() == [
+        (1, datetime(2024, 3, 1)),
+        (4, None),
+        (5, datetime(2024, 2, 29, 23, 30)),
+    ]
+
+
+def test_only_numeric_contract_numbers_are_cast_on_the_server():
+    import pyarrow as pa
+
+    numeric = pa.opaque(pa.string(), "numeric", "PostgreSQL")
+    numbers = _read._numbers("orders", {"columns": {"amount": "Eur"}})
+    assert numbers == {"Eur", "quantity"}
+    assert _read._column("Eur", numeric, numbers) == 'CAST("Eur" AS double precision) AS "Eur"'
+    assert _read._column("Eur", pa.float64(), numbers) == '"Eur"'
+    assert _read._column("credit", numeric, numbers) == '"credit"'  # not a contract number: as read
+
+
+def test_decimal_amounts_read_as_numbers(empty_database):
+    """PostgreSQL's numeric (read as double precision) and DuckDB's DECIMAL, under a mapped name."""
+    table = f"orders_{secrets.token_hex(3)}"
+    _execute(
+        empty_database,
+        [
+            f'CREATE TABLE "{table}" (customer_id BIGINT, ordered_at TIMESTAMP, eur NUMERIC(14, 4))',
+            f"INSERT INTO \"{table}\" VALUES (1, '2024-01-01', 0.1), (2, '2024-01-02', 12345678.9123), "
+            "(3, '2024-01-03', NULL), (4, '2024-01-04', 0)",
+        ],
+    )
+    config = StoreConfig(tables={"orders": {"table": table, "columns": {"amount": "eur"}}})
+    store = read_database(empty_database, config=config, columns={"orders": None})
+    assert store["orders"]["amount"].to_list() == [0.1, 12345678.9123, None, 0.0]
+
+
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES, reason="no PostgreSQL server: set CHURNRISK_TEST_POSTGRES (.ci/run does)")
+def test_postgres_sessions_read_in_utc_from_the_first_page(demo_postgres):
+    with _connection._connect(demo_postgres, read_only=True) as db:
+        settings = db.arrow(
+            "SELECT current_setting('TimeZone') AS zone, current_setting('synchronize_seqscans') AS sync"
+        )
+    assert settings.to_pylist() == [{"zone": "UTC", "sync": "off"}]
 
 
 def test_features_equal_with_the_cutoff_pushed_down(demo_database, demo_folder):

@@ -187,8 +187,15 @@ def test_cli_folder_then_append_then_train(demo_store, demo_folder, full, tmp_pa
     assert trained.exit_code == 0, trained.output
     meta = json.loads(model.with_suffix(".json").read_text())
     assert (meta["horizon"], meta["windows"]) == (30, [30, 90])
-    # the set's labelled cutoffs: Dec is censored; test on Sep, calibrate on Jun, train on Mar
-    assert meta["cutoffs"] == {"train": ["2024-03-15"], "calibration": ["2024-06-15"], "test": ["2024-09-15"]}
+    # the set's labelled cutoffs: Dec is censored; test on Sep, calibrate on Jun, train on Mar; the
+    # refit trains on Mar and Jun and calibrates on Sep (the latest quarter of the three cutoffs)
+    assert meta["cutoffs"] == {
+        "train": ["2024-03-15"],
+        "calibration": ["2024-06-15"],
+        "test": ["2024-09-15"],
+        "final_train": ["2024-03-15", "2024-06-15"],
+        "final_calibration": ["2024-09-15"],
+    }
 
 
 def test_train_model_on_a_stored_set_equals_training_from_the_store(demo_store, tmp_path):

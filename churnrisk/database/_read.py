@@ -3,11 +3,13 @@ the events up to a date, as Arrow columns (PostgreSQL over parallel connections)
 
 from __future__ import annotations
 
+import contextlib
 import os
+import queue
 from collections.abc import Collection, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +77,10 @@ def read_database(
     EventStore
         Typed exactly like a folder of the same tables; ``source`` is the URL, password masked.
     """
+    if until is not None and not isinstance(until, datetime):
+        raise ChurnriskError(
+            f"The 'until' parameter of read_database must be a datetime. Got {until!r} instead."
+        )
     config = config or StoreConfig()
     names = list(TABLES) if columns is None else [t for t in TABLES if t in columns]
     with _connect(url, read_only=True) as db:
@@ -102,7 +108,6 @@ class _Query:
 
     name: str
     parts: tuple[str, ...]  # statements whose rows, one after the other, are the table's
-    params: tuple[Any, ...] = ()
     span: str | None = None
 
 
@@ -118,16 +123,57 @@ def _plan(
     schema = db.arrow(f"SELECT * FROM {relation} LIMIT 0").schema
     wanted = None if columns is None else _wanted(name, columns[name], table_config)
     keep = [c for c in schema.names if wanted is None or c in wanted]
-    select = f"SELECT {', '.join(quote(c) for c in keep)} FROM {relation}"
+    numbers = _numbers(name, table_config)
+    select = f"SELECT {', '.join(_column(c, schema.field(c).type, numbers) for c in keep)} FROM {relation}"
     spec_time = TABLES[name].time
     time = table_config.get("columns", {}).get(spec_time, spec_time) if spec_time else None
     blocks = _blocks(db, relation) if "query" not in table_config else []
     if until is None or time is None or time not in keep or not _is_temporal(schema.field(time).type):
         return _Query(name, tuple(_parts(select, None, blocks)))
     # Rows without a time stay: a missing required time is a problem to report, not to drop.
-    where = f"({quote(time)} <= $1 OR {quote(time)} IS NULL)"
+    where = f"({quote(time)} <= {_timestamp(until)} OR {quote(time)} IS NULL)"
     span = f"SELECT min({quote(time)}), max({quote(time)}) FROM {relation}"
-    return _Query(name, tuple(_parts(select, where, blocks)), (until,), span)
+    return _Query(name, tuple(_parts(select, where, blocks)), span)
+
+
+def _numbers(name: str, table_config: Mapping[str, Any]) -> set[str]:
+    """The names in the database of the contract's number columns of table ``name``."""
+    mapping = table_config.get("columns", {})
+    return {mapping.get(c.name, c.name) for c in TABLES[name].columns if c.kind == "number"}
+
+
+def _column(column: str, dtype: pa.DataType, numbers: set[str]) -> str:
+    """One column of the SELECT list. A PostgreSQL ``numeric`` contract number comes as
+    ``double precision``: the store makes it a float anyway, and ``numeric`` travels as text,
+    which doubles the time to read the table."""
+    import pyarrow as pa
+
+    numeric = isinstance(dtype, pa.OpaqueType) and dtype.type_name == "numeric"
+    return (
+        f"CAST({quote(column)} AS double precision) AS {quote(column)}"
+        if numeric and column in numbers
+        else quote(column)
+    )
+
+
+def _timestamp(moment: datetime) -> str:
+    """``moment`` as an SQL timestamp literal that PostgreSQL and DuckDB read alike.
+
+    Why a literal and not a bound parameter: the PostgreSQL driver reads a statement without
+    parameters through ``COPY (...) TO STDOUT (FORMAT binary)``, streamed into Arrow while the
+    server still sends; with a parameter it runs a prepared statement whose whole result is
+    buffered by libpq and converted row by row (slower, and the rows are held twice). The rule
+    "user values never become SQL text" still holds: the text is built here from the integer
+    fields of a ``datetime`` (digits and separators only), never from text the user typed; an
+    aware time is compared in UTC, a naive one as it is (the session's time zone is UTC).
+
+    >>> _timestamp(datetime(2024, 6, 30, 23, 59, 59, 5))
+    "TIMESTAMP '2024-06-30 23:59:59.000005'"
+    """
+    utc = moment.astimezone(UTC) if moment.tzinfo is not None else moment
+    fields = (utc.year, utc.month, utc.day, utc.hour, utc.minute, utc.second, utc.microsecond)
+    text = "{:04d}-{:02d}-{:02d} {:02d}:{:02d}:{:02d}.{:06d}".format(*fields)
+    return f"TIMESTAMPTZ '{text}+00:00'" if moment.tzinfo is not None else f"TIMESTAMP '{text}'"
 
 
 #: A PostgreSQL table of more blocks (8 KiB pages) than this is read in parts, over parallel connections.
@@ -165,36 +211,55 @@ def _parts(select: str, where: str | None, blocks: list[tuple[int, int | None]])
     return statements
 
 
-#: PostgreSQL reads tables over this many connections at once (a server process each).
-_PARALLEL = 4
+#: PostgreSQL reads tables over up to this many connections at once (a server process each); the
+#: rows are decoded on our side, so more connections than cores only compete for them.
+_PARALLEL = min(4, os.cpu_count() or 1)
 
 
 def _fetch_all(db: _Database, queries: list[_Query]) -> dict[str, pl.DataFrame]:
-    """Every table's rows: PostgreSQL over parallel connections (the largest parts first)."""
+    """Every table's rows. PostgreSQL reads the parts over ``db`` and up to ``_PARALLEL - 1``
+    more connections, each opened once and kept busy (the largest tables first): opening a
+    connection costs about as much as reading 100,000 rows."""
     tasks = [(query, sql) for query in queries for sql in query.parts]
-    if not db.postgres or len(tasks) < 2:
-        return {query.name: _concat([_fetch(db, query, sql) for sql in query.parts]) for query in queries}
-    with ThreadPoolExecutor(max_workers=min(_PARALLEL, len(tasks))) as pool:
-        order = sorted(tasks, key=lambda task: len(task[0].parts), reverse=True)
-        futures = {id(task): pool.submit(_fetch_over_own_connection, db.url, *task) for task in order}
-        return {
-            query.name: _concat([futures[id(task)].result() for task in tasks if task[0] is query])
-            for query in queries
-        }
+    todo: queue.SimpleQueue[int] = queue.SimpleQueue()
+    for i in sorted(range(len(tasks)), key=lambda i: len(tasks[i][0].parts), reverse=True):
+        todo.put(i)
+    frames: dict[int, pl.DataFrame] = {}
+
+    def drain(con: _Database) -> None:
+        with contextlib.suppress(queue.Empty):
+            while True:
+                i = todo.get_nowait()
+                frames[i] = _fetch(con, *tasks[i])
+
+    def drain_over_own_connection() -> None:
+        with _connect(db.url, read_only=True) as con:
+            drain(con)
+
+    helpers = min(_PARALLEL, len(tasks)) - 1 if db.postgres else 0
+    with ThreadPoolExecutor(max_workers=max(helpers, 1)) as pool:
+        running = [pool.submit(drain_over_own_connection) for _ in range(helpers)]
+        try:
+            drain(db)
+        finally:  # after an error, the helpers stop once the part they read is done
+            with contextlib.suppress(queue.Empty):
+                while True:
+                    todo.get_nowait()
+        for helper in running:
+            helper.result()
+    return {
+        query.name: _concat([frames[i] for i, (owner, _) in enumerate(tasks) if owner is query])
+        for query in queries
+    }
 
 
 def _concat(frames: list[pl.DataFrame]) -> pl.DataFrame:
     return frames[0] if len(frames) == 1 else pl.concat(frames, how="vertical", rechunk=False)
 
 
-def _fetch_over_own_connection(url: str, query: _Query, sql: str) -> pl.DataFrame:
-    with _connect(url, read_only=True) as db:
-        return _fetch(db, query, sql)
-
-
 def _fetch(db: _Database, query: _Query, sql: str) -> pl.DataFrame:
     with _database_errors(db, f"reading table '{query.name}'"):
-        return _to_polars(db.arrow(sql, query.params))
+        return _to_polars(db.arrow(sql))
 
 
 def _source_span(url: str, queries: list[str]) -> tuple[datetime | None, datetime | None]:
@@ -253,7 +318,7 @@ def _to_polars(table: pa.Table) -> pl.DataFrame:
 
     plain = [
         pa.chunked_array([chunk.storage for chunk in column.chunks], column.type.storage_type)
-        if isinstance(column.type, pa.ExtensionType)
+        if isinstance(column.type, pa.BaseExtensionType)
         else column
         for column in table.columns
     ]

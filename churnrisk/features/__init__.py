@@ -22,10 +22,3 @@ __all__ = [
     "feature_inputs",
 ]
 
-
-def __getattr__(name: str):  # the training-set builders live in churnrisk.training (imports this package)
-    if name in ("build_training_set", "make_cutoffs", "update_training_set"):
-        from churnrisk import training
-
-        return getattr(training, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,7 +40,8 @@ print(json.dumps({{"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.r
 
 MODES = {
     "single gbm fit (--model gbm --no-refit)": ["--model", "gbm", "--no-refit"],
-    "candidates + refit": [],
+    "candidates (--no-refit)": ["--no-refit"],
+    "candidates + refit (default)": [],
 }
 
 

@@ -285,6 +285,20 @@ def _bgnbd(store, ids: pd.Series, cutoff: pd.Timestamp, horizon: int) -> np.ndar
     return ids.map(quiet).fillna(1.0).to_numpy()
 
 
+def outcomes_seen_until(meta: Mapping[str, Any]) -> pd.Timestamp | None:
+    """The last day whose churn outcomes the model learned from (its fitted cutoffs + horizon + lead time).
+
+    Counts the tested fit's cutoffs and, for a refit model, those of the final fit. An evaluation at
+    a cutoff before this day measures rows the model (partly) saw: it is optimistic.
+    """
+    cutoffs = meta.get("cutoffs") or {}
+    keys = ("train", "calibration", "final_train", "final_calibration")
+    fitted = [pd.Timestamp(c) for key in keys for c in cutoffs.get(key, [])]
+    if not fitted or "horizon" not in meta:
+        return None
+    return max(fitted) + pd.Timedelta(days=meta["horizon"] + (meta.get("lead_time") or 0))
+
+
 def evaluate_model(model: Any, store: Any, *, cutoff: Any) -> dict[str, Any]:
     """Metrics of an event-store model at one ``cutoff`` whose outcome is known, with the baselines.
 
@@ -327,8 +341,18 @@ def evaluate_model(model: Any, store: Any, *, cutoff: Any) -> dict[str, Any]:
         base_rates=meta.get("base_rates"),
     )
     table = compare_scores(y, {"model": proba, **baselines})
+    seen = outcomes_seen_until(meta)
+    notes = (
+        [
+            f"the model learned from outcomes up to {seen.date()}, after this cutoff: these figures are "
+            "optimistic. Suggestion: evaluate at a later cutoff for an out-of-time measure."
+        ]
+        if seen is not None and seen > cutoff
+        else []
+    )
     return {
         "cutoff": str(cutoff.date()),
+        "notes": notes,
         "metrics": metrics_to_plain(table.loc["model"].to_dict()),
         "baselines": {name: metrics_to_plain(table.loc[name].to_dict()) for name in baselines},
         "calibration": calibration_table(y, proba).to_dict(orient="records"),

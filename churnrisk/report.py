@@ -538,20 +538,21 @@ def _quality(model: Any, store: Any, as_of: pd.Timestamp) -> tuple[dict[str, Any
         "y_true": rows["churned"].to_numpy(dtype=int),
         "y_scores": {"model": rows["churn_probability"].to_numpy(dtype=float), **others},
     }
-    return quality, (_evaluation_note(meta, cutoff, gap),)
+    return quality, (_evaluation_note(meta, cutoff),)
 
 
-def _evaluation_note(meta: Mapping[str, Any], cutoff: pd.Timestamp, gap: pd.Timedelta) -> str:
+def _evaluation_note(meta: Mapping[str, Any], cutoff: pd.Timestamp) -> str:
     """Say which rows the quality section measures, and whether the model could have seen them."""
     text = (
         f"Model quality is measured on the customers at the cutoff {cutoff.date()}, whose churn within "
         f"{meta['horizon']} days is known by the as-of date."
     )
-    cutoffs = meta.get("cutoffs") or {}
-    fitted = [pd.Timestamp(c) for key in ("train", "calibration") for c in cutoffs.get(key, [])]
-    if fitted and max(fitted) + gap > cutoff:
+    from churnrisk.evaluation import outcomes_seen_until
+
+    seen = outcomes_seen_until(meta)
+    if seen is not None and seen > cutoff:
         return text + (
-            f" The model learned from outcomes up to {(max(fitted) + gap).date()}, after this cutoff: "
+            f" The model learned from outcomes up to {seen.date()}, after this cutoff: "
             "these figures are optimistic. Report on later data for an out-of-time measure."
         )
     return text + " The model never saw these outcomes (out of time)."

@@ -640,3 +640,5 @@ def test_docstring_examples_run():
 
     result = doctest.testmod(_connection)
     assert result.failed == 0 and result.attempted >= 3
+    result = doctest.testmod(_read)
+    assert result.failed == 0 and result.attempted >= 1

@@ -249,10 +249,16 @@ def test_train_model_refits_through_the_latest_labelled_cutoff(demo_store):
     assert final == [c.strftime("%Y-%m-%d") for c in cutoffs]
     assert meta["cutoffs"]["final_calibration"] == ["2024-07-01", "2024-08-01", "2024-09-01", "2024-10-01"]
     # the tested fit reproduces its recorded test metrics; the refit one has seen the test rows
-    again = evaluate_model(tested, demo_store, cutoff="2024-10-01")["metrics"]
-    assert again["roc_auc"] == pytest.approx(kept["metrics"]["roc_auc"], abs=1e-12)
-    refit = evaluate_model(shipped, demo_store, cutoff="2024-10-01")["metrics"]
-    assert refit["roc_auc"] != pytest.approx(kept["metrics"]["roc_auc"], abs=1e-9)
+    again = evaluate_model(tested, demo_store, cutoff="2024-10-01")
+    assert again["metrics"]["roc_auc"] == pytest.approx(kept["metrics"]["roc_auc"], abs=1e-12)
+    assert again["notes"] == []  # out of time: the tested fit learned from outcomes up to 2024-09-30
+    refit = evaluate_model(shipped, demo_store, cutoff="2024-10-01")
+    assert refit["metrics"]["roc_auc"] != pytest.approx(kept["metrics"]["roc_auc"], abs=1e-9)
+    # the refit saw the outcomes of 2024-10-01 + 60 days: said, not hidden
+    assert refit["notes"] == [
+        "the model learned from outcomes up to 2024-11-30, after this cutoff: these figures are "
+        "optimistic. Suggestion: evaluate at a later cutoff for an out-of-time measure."
+    ]
 
 
 @pytest.mark.slow

@@ -338,6 +338,8 @@ def evaluate_command(
     if fmt == "json":
         print_json({k: v for k, v in result.items() if k != "scores"})
         return
+    for note in result["notes"]:
+        console.print(f"[yellow]note[/yellow] {note}", highlight=False)
     console.print(
         frame_table(
             _metrics_frame(result["metrics"], result["baselines"]), title=f"Cutoff {result['cutoff']}"

@@ -21,4 +21,3 @@ __all__ = [
     "feature_columns",
     "feature_inputs",
 ]
-

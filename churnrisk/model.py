@@ -123,18 +123,18 @@ def make_pipeline(
     trees learn where missing values belong). ``logistic``: median imputation with missing-value
     indicators and scaling for numbers, one-hot encoding for categories, then ``LogisticRegression``.
     """
-    numeric = [c for c, k in schema.items() if k == "number"]
-    categorical = [c for c, k in schema.items() if k == "category"]
     if model == "gbm":
-        return _gbm(numeric, categorical, random_state, {**FAST_GBM, **(gbm_options or {})})
+        return _gbm(schema, random_state, {**FAST_GBM, **(gbm_options or {})})
     if model == "logistic":
-        return _logistic(numeric, categorical)
+        return _logistic(schema)
     raise ChurnriskError(f"The 'model' parameter must be one of {MODEL_KINDS}. Got {model!r} instead.")
 
 
-def _gbm(
-    numeric: list[str], categorical: list[str], random_state: int | None, options: Mapping[str, Any]
-) -> Pipeline:
+def tree_inputs(schema: Mapping[str, str]) -> tuple[ColumnTransformer, list[int] | None]:
+    """The preparation for gradient boosting (numbers as they are, then categories ordinal-encoded,
+    unknown or missing → NaN) and the positions of the categorical columns it outputs."""
+    numeric = [c for c, k in schema.items() if k == "number"]
+    categorical = [c for c, k in schema.items() if k == "category"]
     encoder = OrdinalEncoder(
         handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
     )
@@ -142,10 +142,15 @@ def _gbm(
         [("number", "passthrough", numeric), ("category", encoder, categorical)],
         verbose_feature_names_out=False,
     )
+    return prep, list(range(len(numeric), len(numeric) + len(categorical))) or None
+
+
+def _gbm(schema: Mapping[str, str], random_state: int | None, options: Mapping[str, Any]) -> Pipeline:
+    prep, categories = tree_inputs(schema)
     booster = HistGradientBoostingClassifier(
         min_samples_leaf=40,
         l2_regularization=1.0,
-        categorical_features=list(range(len(numeric), len(numeric) + len(categorical))) or None,
+        categorical_features=categories,
         early_stopping=True,
         validation_fraction=0.15,
         random_state=random_state,
@@ -154,7 +159,9 @@ def _gbm(
     return Pipeline([("prepare", prep), ("model", booster)])
 
 
-def _logistic(numeric: list[str], categorical: list[str]) -> Pipeline:
+def _logistic(schema: Mapping[str, str]) -> Pipeline:
+    numeric = [c for c, k in schema.items() if k == "number"]
+    categorical = [c for c, k in schema.items() if k == "category"]
     numbers = _chain(
         SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True), StandardScaler()
     )

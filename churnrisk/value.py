@@ -280,20 +280,12 @@ def value_errors(actual: pd.Series, predictions: dict[str, pd.Series]) -> pd.Dat
 
 def _regressor(schema: dict[str, str], random_state: int | None) -> Any:
     """Gradient boosting with a Poisson loss: revenue is zero for most customers and never negative."""
-    from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OrdinalEncoder
 
-    numeric = [c for c, k in schema.items() if k == "number"]
-    categorical = [c for c, k in schema.items() if k == "category"]
-    encoder = OrdinalEncoder(
-        handle_unknown="use_encoded_value", unknown_value=np.nan, encoded_missing_value=np.nan
-    )
-    prep = ColumnTransformer(
-        [("number", "passthrough", numeric), ("category", encoder, categorical)],
-        verbose_feature_names_out=False,
-    )
+    from churnrisk.model import tree_inputs
+
+    prep, categories = tree_inputs(schema)
     booster = HistGradientBoostingRegressor(
         loss="poisson",
         learning_rate=0.05,
@@ -301,7 +293,7 @@ def _regressor(schema: dict[str, str], random_state: int | None) -> Any:
         max_depth=3,
         min_samples_leaf=40,
         l2_regularization=1.0,
-        categorical_features=list(range(len(numeric), len(schema))) or None,
+        categorical_features=categories,
         early_stopping=False,
         random_state=random_state,
     )

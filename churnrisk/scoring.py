@@ -63,6 +63,8 @@ SEGMENT_COLUMNS = ("segment",)
 
 #: Churn probabilities from which a customer is ``medium`` and ``high`` risk.
 DEFAULT_THRESHOLDS = (0.2, 0.5)
+#: Customers scored at a time (probabilities and reasons): bounds the memory of scoring.
+SCORING_BLOCK = 50_000
 
 
 def risk_tiers(proba: Any, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> Any:
@@ -109,18 +111,23 @@ def score_features(
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
     top: int | None = None,
     top_percent: float | None = None,
+    block: int = SCORING_BLOCK,
 ) -> pd.DataFrame:
     """Score a feature frame indexed by customer id: probability, tier, revenue at risk, reasons.
 
     ``revenue`` is each customer's yearly revenue (``revenue_at_risk`` is then per year);
     ``thresholds``, ``top`` and ``top_percent`` as in :func:`risk_tiers` and :func:`mark_contacts`.
+    Probabilities and reasons are computed ``block`` customers at a time, so their working memory
+    (the encoded rows and every what-if) does not grow with the population; the result is the same
+    for any block size.
     """
     _check_thresholds(thresholds)
-    prepared = prepare_features(features, model.schema)
-    # encoded once for the probabilities and every what-if of the reasons (when the model allows)
-    encoded = EncodedRows.of(model, prepared)
-    proba = encoded.proba() if encoded is not None else model.predict_prepared(prepared)
-    reasons = top_reasons(model, prepared, n_reasons=n_reasons, proba=proba, raw=features, encoded=encoded)
+    blocks = [
+        _proba_and_reasons(model, features.iloc[start : start + block], n_reasons)
+        for start in range(0, max(len(features), 1), block)
+    ]
+    proba = np.concatenate([b[0] for b in blocks])
+    reasons = pd.concat([b[1] for b in blocks])
     recent = (
         np.zeros(len(features)) if revenue is None else revenue.reindex(features.index).fillna(0).to_numpy()
     )
@@ -146,6 +153,17 @@ def score_features(
     if keep_families:
         out["reason_families"] = reasons["reason_families"].to_numpy()
     return mark_contacts(_sorted(out), top=top, top_percent=top_percent)
+
+
+def _proba_and_reasons(
+    model: ChurnModel, features: pd.DataFrame, n_reasons: int
+) -> tuple[np.ndarray, pd.DataFrame]:
+    prepared = prepare_features(features, model.schema)
+    # encoded once for the probabilities and every what-if of the reasons (when the model allows)
+    encoded = EncodedRows.of(model, prepared)
+    proba = encoded.proba() if encoded is not None else model.predict_prepared(prepared)
+    reasons = top_reasons(model, prepared, n_reasons=n_reasons, proba=proba, raw=features, encoded=encoded)
+    return proba, reasons
 
 
 def _sorted(scores: pd.DataFrame) -> pd.DataFrame:
@@ -231,6 +249,7 @@ def score_store(
     top: int | None = None,
     top_percent: float | None = None,
     revenue: pd.Series | str = "recent",
+    block: int = SCORING_BLOCK,
 ) -> pd.DataFrame:
     """Score every customer eligible at ``as_of`` (default: the last instant in the data).
 
@@ -260,6 +279,7 @@ def score_store(
         thresholds=thresholds,
         top=top,
         top_percent=top_percent,
+        block=block,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -222,3 +224,18 @@ def test_same_data_and_seed_give_identical_scores(demo_store):
         "expected_churners",
         "revenue_at_risk",
     ]
+
+
+def test_scoring_in_blocks_gives_the_same_list(toy, demo_store):
+    import warnings
+
+    from churnrisk.modelfile import ModelVersionWarning, load_model
+
+    model, X = toy
+    pd.testing.assert_frame_equal(score_features(model, X, block=37), score_features(model, X))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelVersionWarning)  # a model from other library versions warns
+        demo = load_model(Path(__file__).resolve().parents[1] / "models" / "demo-subscription.skops")
+    whole = score_store(demo, demo_store, as_of="2024-10-31")
+    assert len(whole) > 250 and whole["reasons"].str.len().gt(0).any()
+    pd.testing.assert_frame_equal(score_store(demo, demo_store, as_of="2024-10-31", block=101), whole)

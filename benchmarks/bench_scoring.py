@@ -23,7 +23,7 @@ from churnrisk.contract import TABLES
 from churnrisk.demo import make_demo_data
 from churnrisk.model import ChurnModel, eligible_customers
 from churnrisk.quickstart import train_demo_model
-from churnrisk.scoring import score_features
+from churnrisk.scoring import SCORING_BLOCK, score_features
 from churnrisk.store import EventStore
 
 
@@ -58,6 +58,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--block",
+        type=int,
+        default=SCORING_BLOCK,
+        help="customers scored at a time (a huge number: all at once)",
+    )
     args = parser.parse_args()
     model, rows = demo_model_and_rows()
     features = synthetic_features(rows, args.customers)
@@ -65,7 +71,7 @@ def main() -> None:
     times, cpu = [], []
     for _ in range(args.repeat):
         started, started_cpu = time.perf_counter(), _cpu_seconds()
-        scores = score_features(model, features, revenue=revenue)
+        scores = score_features(model, features, revenue=revenue, block=args.block)
         times.append(time.perf_counter() - started)
         cpu.append(_cpu_seconds() - started_cpu)
         print(f"run: {times[-1]:.1f}s wall, {cpu[-1]:.1f}s CPU (all threads)")

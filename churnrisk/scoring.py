@@ -64,7 +64,7 @@ SEGMENT_COLUMNS = ("segment",)
 #: Churn probabilities from which a customer is ``medium`` and ``high`` risk.
 DEFAULT_THRESHOLDS = (0.2, 0.5)
 #: Customers scored at a time (probabilities and reasons): bounds the memory of scoring.
-SCORING_BLOCK = 50_000
+SCORING_BLOCK = 200_000
 
 
 def risk_tiers(proba: Any, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> Any:

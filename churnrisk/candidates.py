@@ -154,10 +154,12 @@ def _settled(calibrated: Any) -> dict[str, Any]:
 
 
 def _best_weight(y: np.ndarray, learned: np.ndarray, baseline: np.ndarray) -> tuple[float, np.ndarray]:
-    from churnrisk.evaluation import score_metrics
+    """The blend weight with the lowest log loss (:data:`CRITERION`, computed as ``score_metrics`` does,
+    without the ranking metrics that every weight would pay for)."""
+    from sklearn.metrics import log_loss
 
     mixes = {w: w * learned + (1 - w) * baseline for w in WEIGHTS}
-    best = min(mixes, key=lambda w: score_metrics(y, mixes[w])[CRITERION])
+    best = min(mixes, key=lambda w: log_loss(y, np.clip(mixes[w], 1e-15, 1 - 1e-15), labels=[0, 1]))
     return best, mixes[best]
 
 

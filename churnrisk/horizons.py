@@ -111,12 +111,15 @@ def train_horizons(
 
 
 def _horizon_list(horizons: Sequence[int], horizon: int | None) -> list[int]:
-    wanted = sorted({_days(h) for h in horizons} | ({_days(horizon)} if horizon is not None else set()))
+    from churnrisk.labels import _check_days
+
+    given = [*horizons, *([] if horizon is None else [horizon])]
+    wanted = sorted({_check_days(h, "horizon") for h in given})
     if not wanted:
         raise ChurnriskError(
             "The 'horizons' parameter needs at least one horizon in days, e.g. [30, 90, 180]."
         )
-    if horizon is not None and _days(horizon) != wanted[0]:
+    if horizon is not None and _check_days(horizon, "horizon") != wanted[0]:
         raise ChurnriskError(
             f"the tiers and reasons of a several-horizon model are those of its shortest horizon, "
             f"{wanted[0]} days; got horizon {horizon}. Suggestion: leave out --horizon, or make it the "
@@ -125,18 +128,12 @@ def _horizon_list(horizons: Sequence[int], horizon: int | None) -> list[int]:
     return wanted
 
 
-def _days(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ChurnriskError(f"A horizon must be a positive whole number of days. Got {value!r} instead.")
-    return int(value)
-
-
 def _cutoff_plan(
     store: Any, wanted: list[int], cutoffs: Sequence[Any] | None, every: str, test_cutoff: Any
 ) -> dict[str, list[pd.Timestamp]]:
     """All cutoffs, the test cutoff, and the earlier ones the tested model trains and calibrates on."""
     from churnrisk.labels import data_end
-    from churnrisk.model import default_cutoffs
+    from churnrisk.model import default_cutoffs, split_cutoffs
 
     given = cutoffs if cutoffs is not None else default_cutoffs(store, horizon=wanted[0], every=every)
     dates = sorted({pd.Timestamp(c) for c in given})
@@ -149,14 +146,8 @@ def _cutoff_plan(
             f"end of the data ({end.date()}); got {'none' if test is None else test.date()}. "
             "Suggestion: use shorter horizons, earlier cutoffs or a longer history."
         )
-    fit = [c for c in dates if c + pd.Timedelta(days=wanted[0]) <= test]
-    if len(fit) < 2:
-        raise ChurnriskError(
-            f"an out-of-time test needs at least two cutoffs {wanted[0]} days or more before the test cutoff "
-            f"({test.date()}); got {len(fit)}. Suggestion: give more or earlier cutoffs."
-        )
-    n_cal = max(1, len(fit) // 4)
-    return {"all": sorted({*dates, test}), "test": [test], "train": fit[:-n_cal], "calibration": fit[-n_cal:]}
+    train, calibration, _ = split_cutoffs(dates, horizon=wanted[0], test_cutoff=test)
+    return {"all": sorted({*dates, test}), "test": [test], "train": train, "calibration": calibration}
 
 
 def _feature_rows(
@@ -214,7 +205,7 @@ def _train_hazard(
 ) -> Any:
     from churnrisk.hazard import fit_hazard
     from churnrisk.labels import data_end
-    from churnrisk.model import ChurnModel, feature_part, input_schema, prepare_features
+    from churnrisk.model import ChurnModel, _dates, _final_split, feature_part, input_schema, prepare_features
 
     rows = _feature_rows(store, plan["all"], wanted[0], options)
     at = {name: rows["cutoff"].isin(plan[name]).to_numpy() for name in ("train", "calibration", "test")}
@@ -232,12 +223,13 @@ def _train_hazard(
     )
     outcome = _observed(store, rows, options, end)
     evaluation = _test(tested, X[at["test"]], outcome[at["test"]], before, wanted)
-    final, final_at = tested, {"train": at["train"], "calibration": at["calibration"]}
-    if refit:
-        ordered = plan["all"]
-        latest = rows["cutoff"].isin(ordered[-max(1, len(ordered) // 4) :]).to_numpy()
-        final_at = {"train": ~latest, "calibration": latest}
-        final = fit_hazard(X, outcome, wanted, train=~latest, calibrate=latest, **fit)
+    split = _final_split(rows["cutoff"], refit=refit, tested=(plan["train"], plan["calibration"]))
+    final_at = {"train": split["train"], "calibration": split["cal"]}
+    final = (
+        fit_hazard(X, outcome, wanted, train=split["train"], calibrate=split["cal"], **fit)
+        if refit
+        else tested
+    )
     metadata = {
         "kind": "events",
         "name": f"{options['definition']}-hazard-{'-'.join(str(h) for h in wanted)}d-{kind}",
@@ -265,10 +257,6 @@ def _train_hazard(
         **_reference(store, rows, X, outcome, final_at["train"], schema, wanted[0]),
     }
     return ChurnModel(final, metadata)
-
-
-def _dates(cutoffs: pd.Series) -> list[str]:
-    return [str(pd.Timestamp(c).date()) for c in sorted(cutoffs.unique())]
 
 
 def churned_within(outcome: pd.DataFrame, days: int) -> np.ndarray:

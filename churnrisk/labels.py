@@ -52,6 +52,11 @@ LABEL_INPUTS: Inputs = {
 }
 
 
+def label_end(cutoff: datetime, *, horizon: int, lead_time: int = 0) -> datetime:
+    """The last instant a label at ``cutoff`` looks at: ``cutoff + lead_time + horizon`` (days)."""
+    return cutoff + timedelta(days=lead_time + horizon)
+
+
 def _check_days(value: Any, name: str, *, allow_zero: bool = False) -> int:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value) == int(value)
     if not ok or int(value) < (0 if allow_zero else 1):
@@ -94,7 +99,7 @@ def label_frame(
     ``spells`` may be passed in when labelling many cutoffs (the subscription spells of the store).
     """
     start = cutoff + timedelta(days=lead_time)
-    end = start + timedelta(days=horizon)
+    end = label_end(cutoff, horizon=horizon, lead_time=lead_time)
     if definition == "subscription":
         spells = subscription_spells(store["subscriptions"]) if spells is None else spells
         eligible = active_at(spells, cutoff).join(active_at(spells, start), on=ID, how="semi")

@@ -135,8 +135,9 @@ def _check_config(path: Path, raw: Mapping[str, Any]) -> None:
             raise fail(f"has unknown settings {bad_keys} for table '{name}'; known are {sorted(_TABLE_KEYS)}")
         where = [key for key in _WHERE_KEYS if key in table]
         if len(where) > 1 or ("query" in table and "schema" in table):
+            named = where + (["schema"] if "query" in table and "schema" in table else [])
             raise fail(
-                f"has [tables.{name}] with {where} and schema: a table takes one of file, table "
+                f"has [tables.{name}] with {named}: a table takes one of file, table "
                 "(with an optional schema) or query"
             )
         columns = table.get("columns", {})

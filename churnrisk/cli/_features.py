@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,7 +28,7 @@ from churnrisk.cli._app import (
 )
 from churnrisk.database import is_database_url, write_output
 from churnrisk.features import DEFAULT_WINDOWS, build_features, build_features_partitioned, feature_inputs
-from churnrisk.labels import make_labels
+from churnrisk.labels import label_end, make_labels
 from churnrisk.training import (
     TrainingSetSummary,
     append_training_set,
@@ -248,7 +248,7 @@ def labels_command(
         return
     with user_errors():
         # the labels read nothing after the horizon's end (the end of the data is still known)
-        until = cutoff + timedelta(days=lead_time + horizon)
+        until = label_end(cutoff, horizon=horizon, lead_time=lead_time)
         store = load_store(data, config=config, encoding=encoding, until=until)
         labels = make_labels(
             store,
@@ -329,7 +329,7 @@ def training_set_command(
             )
         return
     with user_errors():
-        until = last_cutoff + timedelta(days=lead_time + horizon)
+        until = label_end(last_cutoff, horizon=horizon, lead_time=lead_time)
         store = load_store(data, config=config, encoding=encoding, columns=training_inputs(), until=until)
         cutoffs = make_cutoffs(first_cutoff, last_cutoff, every=every)
         with _progress() as bar:

@@ -7,7 +7,11 @@ time and peak memory of
 * one cutoff in-process (load the Parquet store + ``build_features``), median of 3, each run in a
   fresh subprocess so that peak memory (``ru_maxrss``) is that run's own;
 * the whole ``churnrisk features`` command (imports, reading and validating the store, features,
-  writing the Parquet file), median of 3;
+  writing the Parquet file), median of 3, beside an expert's Polars lazy query of the same
+  columns (:func:`polars_features`: a scan per table with the needed columns and the rows up to
+  the cutoff, one ``group_by`` per table, joins), collected and written (``in-memory``) or
+  streamed into the file (``streaming``); the runs are interleaved, and the ratio is taken to the
+  faster engine;
 * ``build_training_set`` over 12 monthly cutoffs, and ``update_training_set`` adding the 12th
   month to a stored training set of the first 11 (built beforehand in its own process, so that
   the update's time and peak memory are its own: reading the stored set, the new month, the
@@ -19,7 +23,8 @@ time and peak memory of
 * the same purchases/support/payments/surveys features written the idiomatic pandas way
   (``groupby().agg`` per window, a 24-column subset with the same names: see ``pandas_features``),
   and the ratio pandas / churnrisk (churnrisk computes all its columns, so the ratio is a lower
-  bound); ``--check`` verifies that the subset's values equal ours.
+  bound); ``--check`` verifies that the subset's values, and every column of the Polars
+  reference, equal ours.
 
 Wall time and CPU time (``getrusage``, all threads) are printed: on a shared machine CPU time is
 the steadier figure.
@@ -29,6 +34,7 @@ Usage::
     python benchmarks/bench_features.py                 # 10M events
     python benchmarks/bench_features.py --orders 50000000 --customers 5000000
     python benchmarks/bench_features.py --skip-pandas --runs 1
+    python benchmarks/bench_features.py --command-only --check   # the command beside the Polars query
     python benchmarks/bench_features.py --child floor-read --data bench-data/features-50M  # one figure
 """
 
@@ -40,8 +46,9 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -140,33 +147,52 @@ def _peak_gib() -> float:
 def _command(folder: Path) -> None:
     """``churnrisk features FOLDER --cutoff ... -o features.parquet`` as a user runs it (imports,
     reading and validating the store, features, writing the file), timed from before the import."""
-    import tempfile
-
     t0, c0 = time.perf_counter(), time.process_time()
     from churnrisk.cli import app
 
-    out = Path(tempfile.mkdtemp()) / "features.parquet"
-    app(["features", str(folder), "--cutoff", f"{CUTOFF:%Y-%m-%d}", "-o", str(out)], standalone_mode=False)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
-    columns = pl.scan_parquet(out).collect_schema().len()
-    print(
-        json.dumps(
-            {
-                "seconds": seconds,
-                "load": 0.0,
-                "compute": seconds,
-                "compute_cpu": cpu,
-                "cpu": cpu,
-                "peak_gib": _peak_gib(),
-                "shape": [pl.scan_parquet(out).select(pl.len()).collect().item(), columns],
-            }
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "features.parquet"
+        app(
+            ["features", str(folder), "--cutoff", f"{CUTOFF:%Y-%m-%d}", "-o", str(out)], standalone_mode=False
         )
-    )
+        _print_written(t0, c0, out)
+
+
+def _reference(folder: Path, engine: str) -> None:
+    """The Polars reference query (:func:`polars_features`) run and written as a user would: the
+    whole table collected and written (``in-memory``), or streamed into the file (``streaming``);
+    LZ4 like ours."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    query = polars_features(folder, CUTOFF)
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "features.parquet"
+        if engine == "streaming":
+            query.sink_parquet(out, compression="lz4", statistics=False)
+        else:
+            query.collect().write_parquet(out, compression="lz4", statistics=False)
+        _print_written(t0, c0, out)
+
+
+def _print_written(t0: float, c0: float, out: Path) -> None:
+    """The figures of a child that wrote the feature file ``out`` (started at ``t0``/``c0``)."""
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    shape = [
+        pl.scan_parquet(out).select(pl.len()).collect().item(),
+        pl.scan_parquet(out).collect_schema().len(),
+    ]
+    figures = {"seconds": seconds, "load": 0.0, "compute": seconds, "compute_cpu": cpu, "cpu": cpu}
+    print(json.dumps({**figures, "peak_gib": _peak_gib(), "shape": shape}))
 
 
 def child(mode: str, folder: Path) -> None:
     if mode == "command":
         _command(folder)
+        return
+    if mode in ("polars-in-memory", "polars-streaming"):
+        _reference(folder, mode.removeprefix("polars-"))
+        return
+    if mode == "check-polars":
+        _check_reference(folder)
         return
     if mode in ("floor-read", "floor-polars"):
         _floor(mode, folder)
@@ -314,18 +340,254 @@ def pandas_features(folder: Path, cutoff: datetime):
     return out.fillna(dict.fromkeys(counts, 0))
 
 
+# ---------------------------------------------------------------------- the Polars reference
+WINDOWS = (30, 90, 180, 365)
+_DAY_US = 86_400_000_000
+# A reference part: per-customer features of one table, and the columns that are 0 (not missing)
+# for a customer without rows there.
+Part = tuple[pl.LazyFrame, list[str]]
+
+
+def _days(span: pl.Expr) -> pl.Expr:
+    return span.dt.total_microseconds() / _DAY_US
+
+
+def _scan(folder: Path, table: str, columns: list[str], cutoff: datetime) -> pl.LazyFrame:
+    """The table's columns up to the cutoff (projection and predicate pushed into the reader)."""
+    return pl.scan_parquet(folder / f"{table}.parquet").select(columns).filter(pl.col(columns[1]) <= cutoff)
+
+
+def _within(time: str, cutoff: datetime, days: int) -> pl.Expr:
+    return pl.col(time) > cutoff - timedelta(days=days)
+
+
+def _n(rows: pl.Expr) -> pl.Expr:
+    """How many rows match (signed: counts are subtracted for trends)."""
+    return rows.sum().cast(pl.Int64)
+
+
+def _ref_orders(folder: Path, c: datetime) -> Part:
+    t, amount = pl.col("ordered_at"), pl.col("amount")
+    aggs = [t.max().alias("last"), t.min().alias("first"), pl.len().alias("n"), amount.sum().alias("spend")]
+    out, counted = [], ["purchases_orders", "purchases_spend"]
+    for w in WINDOWS:
+        now, before = (
+            _within("ordered_at", c, w),
+            _within("ordered_at", c, 2 * w) & ~_within("ordered_at", c, w),
+        )
+        aggs += [_n(now).alias(f"n{w}"), (amount * now).sum().alias(f"m{w}")]
+        aggs += [_n(before).alias(f"nb{w}"), (amount * before).sum().alias(f"mb{w}")]
+        n, m, nb, mb = (pl.col(f"{k}{w}") for k in ("n", "m", "nb", "mb"))
+        aov, aov_before = pl.when(n != 0).then(m / n), pl.when(nb != 0).then(mb / nb)
+        out += [n.alias(f"purchases_frequency_{w}d"), m.alias(f"purchases_monetary_{w}d")]
+        out += [
+            (n - nb).alias(f"purchases_frequency_trend_{w}d"),
+            (m - mb).alias(f"purchases_spend_trend_{w}d"),
+        ]
+        out += [aov.alias(f"purchases_aov_{w}d"), (aov - aov_before).alias(f"purchases_aov_trend_{w}d")]
+        counted += [
+            f"purchases_{k}_{w}d" for k in ("frequency", "monetary", "frequency_trend", "spend_trend")
+        ]
+    n, recency = pl.col("n"), _days(pl.lit(c) - pl.col("last"))
+    gap = pl.when(n > 1).then(_days(pl.col("last") - pl.col("first")) / (n - 1))
+    out += [
+        recency.alias("purchases_recency"),
+        n.alias("purchases_orders"),
+        pl.col("spend").alias("purchases_spend"),
+    ]
+    out += [
+        _days(pl.lit(c) - pl.col("first")).alias("purchases_first_order"),
+        gap.alias("purchases_usual_gap"),
+    ]
+    out.append(pl.when(gap != 0).then(recency / gap).alias("purchases_gap_ratio"))
+    orders = _scan(folder, "orders", ["customer_id", "ordered_at", "amount"], c)
+    return orders.group_by("customer_id").agg(aggs).select("customer_id", *out), counted
+
+
+def _ref_subscriptions(folder: Path, c: datetime) -> Part:
+    start, end, mrr, cid = pl.col("started_at"), pl.col("ended_at"), pl.col("mrr"), pl.col("customer_id")
+    spells = _scan(folder, "subscriptions", ["customer_id", "started_at", "ended_at", "mrr", "plan"], c)
+    # the previous spell of the customer (sorted: no window function); an end after the cutoff: not yet
+    spells = spells.sort("customer_id", "started_at", maintain_order=True).with_columns(
+        previous=pl.when(cid == cid.shift(1)).then(mrr.shift(1)), ended_at=pl.when(end <= c).then(end)
+    )
+    aggs = [start.min().alias("first"), (mrr * end.is_null()).sum().alias("subscription_mrr")]
+    aggs += [_n(end.is_null()).alias("subscription_open"), pl.col("plan").last().alias("subscription_plan")]
+    for w in WINDOWS:
+        then, now = c - timedelta(days=w), _within("started_at", c, w)
+        aggs.append((mrr * ((start <= then) & (end.is_null() | (end > then)))).sum().alias(f"start{w}"))
+        aggs.append(_n(now & (mrr < pl.col("previous"))).alias(f"subscription_downgrades_{w}d"))
+        aggs.append(_n(now & (mrr > pl.col("previous"))).alias(f"subscription_upgrades_{w}d"))
+    changes = [
+        (pl.col("subscription_mrr") - pl.col(f"start{w}")).alias(f"subscription_mrr_change_{w}d")
+        for w in WINDOWS
+    ]
+    counts = [f"subscription_{k}_{w}d" for k in ("downgrades", "upgrades") for w in WINDOWS]
+    tenure = _days(pl.lit(c) - pl.col("first")).alias("subscription_tenure")
+    out = ["subscription_mrr", "subscription_open", *changes, *counts, "subscription_plan"]
+    counted = ["subscription_mrr", "subscription_open", *(e.meta.output_name() for e in changes), *counts]
+    return spells.group_by("customer_id").agg(aggs).select("customer_id", tenure, *out), counted
+
+
+def _ref_tickets(folder: Path, c: datetime) -> Part:
+    opened, resolved = pl.col("opened_at"), pl.col("resolved_at")
+    complaint = pl.col("is_complaint").fill_null(False)
+    tickets = _scan(folder, "tickets", ["customer_id", "opened_at", "is_complaint", "resolved_at"], c)
+    tickets = tickets.with_columns(resolved_at=pl.when(resolved <= c).then(resolved))
+    aggs = [
+        _n(resolved.is_null()).alias("support_unresolved"),
+        opened.filter(complaint).max().alias("complained"),
+    ]
+    counted = ["support_unresolved"]
+    for w in WINDOWS:
+        now = _within("opened_at", c, w)
+        aggs += [
+            _n(now).alias(f"support_tickets_{w}d"),
+            _n(now & complaint).alias(f"support_complaints_{w}d"),
+        ]
+        aggs.append(_days(resolved - opened).filter(now).mean().alias(f"support_resolution_days_{w}d"))
+        counted += [f"support_tickets_{w}d", f"support_complaints_{w}d"]
+    recency = _days(pl.lit(c) - pl.col("complained")).alias("support_complaint_recency")
+    return tickets.group_by("customer_id").agg(aggs).with_columns(recency).drop("complained"), counted
+
+
+def _ref_surveys(folder: Path, c: datetime) -> Part:
+    score, kind = pl.col("score"), pl.col("kind")
+    # in time order, so that the last row of a group is the latest answer
+    answers = _scan(folder, "surveys", ["customer_id", "answered_at", "kind", "score"], c).sort("answered_at")
+    csat = score.filter(kind == "csat")
+    aggs = [csat.last().alias("surveys_csat_last"), csat.get(-2, null_on_oob=True).alias("surveys_csat_prev")]
+    aggs += [score.filter(kind == k).last().alias(f"surveys_{k}_last") for k in ("nps", "ces")]
+    aggs += [pl.col("answered_at").max().alias("answered")]
+    for w in WINDOWS:
+        aggs.append(
+            score.filter((kind == "csat") & _within("answered_at", c, w))
+            .mean()
+            .alias(f"surveys_csat_mean_{w}d")
+        )
+    nps = pl.col("surveys_nps_last")
+    group = pl.when(nps <= 6).then(pl.lit("detractor")).when(nps <= 8).then(pl.lit("passive"))
+    group = group.when(nps <= 10).then(pl.lit("promoter"))
+    derived = {
+        "surveys_csat_trend": pl.col("surveys_csat_last") - pl.col("surveys_csat_prev"),
+        "surveys_nps_group": group,
+        "surveys_recency": _days(pl.lit(c) - pl.col("answered")),
+    }
+    return answers.group_by("customer_id").agg(aggs).with_columns(**derived).drop("answered"), []
+
+
+def _ref_payments(folder: Path, c: datetime) -> Part:
+    at, failed, last_ok = pl.col("attempted_at"), pl.col("status") == "failed", pl.col("last_ok")
+    payments = _scan(folder, "payments", ["customer_id", "attempted_at", "status"], c)
+    # each customer's last success, joined back (faster than a window function over a million groups)
+    successes = payments.filter(pl.col("status") == "succeeded").group_by("customer_id").agg(last_ok=at.max())
+    payments = payments.join(successes, on="customer_id", how="left")
+    payments = payments.with_columns(last_ok.fill_null(datetime(1, 1, 1)))
+    aggs = [
+        _n(failed & (at > last_ok)).alias("payments_consecutive_failures"),
+        at.filter(failed).max().alias("failed"),
+    ]
+    for w in WINDOWS:
+        now = failed & _within("attempted_at", c, w)
+        aggs.append(_n(now).alias(f"payments_failed_{w}d"))
+        aggs.append(_n(now & (at < last_ok)).alias(f"payments_recovered_{w}d"))
+        aggs.append(_n(now & (at > last_ok)).alias(f"payments_unrecovered_{w}d"))
+    recency = _days(pl.lit(c) - pl.col("failed")).alias("payments_failure_recency")
+    counted = [a.meta.output_name() for a in aggs if a.meta.output_name() != "failed"]
+    return payments.group_by("customer_id").agg(aggs).with_columns(recency).drop("failed"), counted
+
+
+def polars_features(folder: Path, cutoff: datetime) -> pl.LazyFrame:
+    """The feature columns of ``build_features`` on this store, written the way an expert writes
+    them as one Polars lazy query: a scan per table (only the needed columns, only the rows up to
+    the cutoff), one ``group_by`` per table with every window a conditional aggregation, left joins
+    onto the customers who signed up by the cutoff. Numbers are made 32-bit at the end, as ours
+    are, so that both write the same table."""
+    c = cutoff
+    customers = pl.scan_parquet(folder / "customers.parquet").filter(pl.col("signup_at") <= c)
+    out = customers.select(
+        "customer_id",
+        _days(pl.lit(c) - pl.col("signup_at")).alias("customer_tenure"),
+        pl.col("segment").alias("customer_segment"),
+        pl.col("country").alias("customer_country"),
+    )
+    counted: list[str] = []
+    for part in (_ref_orders, _ref_subscriptions, _ref_tickets, _ref_surveys, _ref_payments):
+        features, zeros = part(folder, c)
+        out, counted = out.join(features, on="customer_id", how="left"), counted + zeros
+    small = [
+        pl.col(pl.Int64, pl.UInt32).exclude("customer_id").cast(pl.Int32),
+        pl.col(pl.Float64).cast(pl.Float32),
+    ]
+    return out.sort("customer_id").with_columns(pl.col(counted).fill_null(0)).with_columns(small)
+
+
+def _check_reference(folder: Path) -> None:
+    """Print how far the Polars reference is from ``build_features`` on every column: the same
+    customers, columns, missing values and text, numbers to a relative difference (floats are
+    summed in another order, and both are 32-bit)."""
+    from churnrisk.features import build_features, feature_inputs
+    from churnrisk.store import EventStore
+
+    ours = build_features(EventStore.from_folder(folder, columns=feature_inputs()), CUTOFF)
+    theirs = polars_features(folder, CUTOFF).collect()
+    same_ids = bool((ours.index.to_numpy() == theirs["customer_id"].to_numpy()).all())
+    names = sorted(set(ours.columns) & set(theirs.columns))
+    worst, same_missing, same_text = 0.0, True, True
+    for name in names:
+        mine = ours[name]
+        if mine.dtype.kind in "if":
+            a = mine.to_numpy(dtype=np.float64, na_value=np.nan)
+            b = theirs[name].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            both = ~np.isnan(a) & ~np.isnan(b)
+            same_missing &= bool((np.isnan(a) == np.isnan(b)).all())
+            scale = np.maximum(np.abs(b[both]), 1.0)  # near zero: absolute
+            worst = max(worst, float((np.abs(a[both] - b[both]) / scale).max(initial=0.0)))
+        else:
+            text = mine.astype("string").fillna("<missing>").to_numpy()
+            same_text &= bool((text == theirs[name].cast(pl.String).fill_null("<missing>").to_numpy()).all())
+    only = sorted(set(ours.columns) ^ (set(theirs.columns) - {"customer_id"}))
+    print(json.dumps({
+        "columns": len(names), "not_in_both": only, "same_customers": same_ids and len(ours) == theirs.height,
+        "same_missing": same_missing, "same_text": same_text, "max_rel_diff": worst,
+    }))  # fmt: skip
+
+
 def _report(label: str, runs: list[dict[str, float]]) -> dict[str, float]:
-    """Print medians (wall and CPU, total and without loading) and the peak; return the medians."""
+    """Print medians (wall and CPU, total and without loading) and the peak; return the medians
+    and the peak."""
     med = {
         k: statistics.median(r[k] for r in runs) for k in ("seconds", "load", "compute", "compute_cpu", "cpu")
     }
-    peak = max(r["peak_gib"] for r in runs)
+    med["peak_gib"] = peak = max(r["peak_gib"] for r in runs)
     print(
         f"{label:<44} {med['seconds']:6.2f} s (load {med['load']:5.2f} s, compute {med['compute']:5.2f} s "
         f"/ CPU {med['compute_cpu']:5.2f} s; process CPU {med['cpu']:6.2f} s)  peak {peak:5.2f} GiB  "
         f"shape {runs[0]['shape']}"
     )
     return med
+
+
+def _command_and_reference(folder: Path, runs: int) -> None:
+    """The whole command beside the Polars reference (both engines), runs interleaved so that the
+    load of a shared machine falls on each alike; the ratio is taken to the faster reference."""
+    modes = ("command", "polars-in-memory", "polars-streaming")
+    done: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
+    for _ in range(runs):
+        for mode in modes:
+            done[mode].append(_run_child(mode, folder))
+    ours = _report("the whole `churnrisk features ... -o f.parquet`", done["command"])
+    refs = {
+        mode: _report(f"Polars lazy reference, {mode.removeprefix('polars-')} (written)", done[mode])
+        for mode in modes[1:]
+    }
+    best = min(refs, key=lambda mode: refs[mode]["seconds"])
+    ref = refs[best]
+    print(
+        f"whole command / Polars reference ({best.removeprefix('polars-')}, the faster): "
+        f"wall {ours['seconds'] / ref['seconds']:.2f}x, process CPU {ours['cpu'] / ref['cpu']:.2f}x; "
+        f"peak {ours['peak_gib']:.2f} vs {ref['peak_gib']:.2f} GiB"
+    )
 
 
 def main() -> None:
@@ -337,7 +599,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--skip-pandas", action="store_true")
     parser.add_argument("--skip-twelve", action="store_true")
-    parser.add_argument("--check", action="store_true", help="compare the pandas subset's values with ours")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare the values of the pandas subset and the Polars reference with ours",
+    )
+    parser.add_argument(
+        "--command-only", action="store_true", help="only the whole command beside the Polars reference"
+    )
     parser.add_argument(
         "--floor",
         action="store_true",
@@ -358,13 +627,16 @@ def main() -> None:
         p.stem: pl.scan_parquet(p).select(pl.len()).collect().item() for p in sorted(folder.glob("*.parquet"))
     }
     print("rows:", ", ".join(f"{k}={v:,}" for k, v in sizes.items()))
-    ours = _report(
-        "one cutoff, churnrisk (load + build_features)", [_run_child("one", folder) for _ in range(args.runs)]
-    )
-    _report(
-        "the whole `churnrisk features ... -o f.parquet`",
-        [_run_child("command", folder) for _ in range(args.runs)],
-    )
+    if not args.command_only:
+        ours = _report(
+            "one cutoff, churnrisk (load + build_features)",
+            [_run_child("one", folder) for _ in range(args.runs)],
+        )
+    _command_and_reference(folder, args.runs)
+    if args.command_only:
+        if args.check:
+            print("Polars reference vs build_features, every column:", _run_child("check-polars", folder))
+        return
     if not args.skip_twelve:
         _report("12 monthly cutoffs, build_training_set", [_run_child("twelve", folder) for _ in range(1)])
         _run_child("stored", folder)
@@ -386,6 +658,7 @@ def main() -> None:
         )
     if args.check:
         print("pandas subset vs build_features on the same columns:", _run_child("check", folder))
+        print("Polars reference vs build_features, every column:", _run_child("check-polars", folder))
     if args.floor:  # no features at all: what the reading and one pass over the largest table cost
         _report("floor: read orders (3 columns) + one bincount", [_run_child("floor-read", folder)])
         _report("floor: Polars lazy, 3 aggregations over orders", [_run_child("floor-polars", folder)])

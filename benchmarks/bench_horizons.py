@@ -11,7 +11,7 @@ longest horizon. On the same rows:
 
 * **hazard model**: :func:`churnrisk.horizons.train_horizons` (one discrete-time hazard classifier);
 * **per-horizon models** (subscription only, the design it replaced, as shipped: ``model="auto"``): one
-  :func:`churnrisk.model.train_model` per horizon on the cutoffs whose horizon has passed, made
+  :func:`churnrisk.workflow.train_model` per horizon on the cutoffs whose horizon has passed, made
   monotone by a running maximum; its label is "no subscription at the horizon's end", the hazard
   model's "the subscription running at the cutoff ended" (they differ only for comebacks);
 * **Kaplan-Meier** of the time to churn over the stacked monthly cutoffs before ``T`` (outcomes as
@@ -47,9 +47,10 @@ from churnrisk.horizons import (
     train_horizons,
 )
 from churnrisk.labels import data_end
-from churnrisk.model import default_cutoffs, train_model
 from churnrisk.scoring import eligible_features
 from churnrisk.store import EventStore
+from churnrisk.training import default_cutoffs
+from churnrisk.workflow import train_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.parquet"
 LATER_KNOWN = {"subscriptions": "ended_at", "tickets": "resolved_at"}

@@ -18,10 +18,11 @@ import time
 import pandas as pd
 
 from churnrisk.demo import demo_store
-from churnrisk.model import cutoff_range, train_model
 from churnrisk.monitoring import monitor
 from churnrisk.rates._periods import data_span
 from churnrisk.scoring import score_store
+from churnrisk.training import cutoff_range
+from churnrisk.workflow import train_model
 
 HORIZON = 60
 
@@ -70,7 +71,7 @@ def main() -> None:
     )
 
     wall, cpu = time.perf_counter(), _cpu_seconds()
-    scored = sum(len(score_store(model, store, as_of=cutoff)) for cutoff in done)
+    scored = sum(len(score_store(model, store, cutoff=cutoff)) for cutoff in done)
     score_wall, score_cpu = time.perf_counter() - wall, _cpu_seconds() - cpu
     print(
         f"score_store at the same {len(done)} cutoffs: {scored:,} customer rows: "

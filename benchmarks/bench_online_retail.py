@@ -17,8 +17,9 @@ import pandas as pd
 
 from churnrisk.contract import TABLES
 from churnrisk.importers import import_online_retail
-from churnrisk.model import cutoff_range, train_model
 from churnrisk.store import EventStore
+from churnrisk.training import cutoff_range
+from churnrisk.workflow import train_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "online_retail" / "online_retail.parquet"
 

@@ -7,24 +7,55 @@ at its last cutoff, so every column has the generator's distribution (heavy zero
 and failed payments, episodes of falling activity and satisfaction, missing survey values,
 categories). The timed part: probabilities, per-family what-if attribution and reason sentences
 for every customer. Prints each run and the median.
+
+``--store`` measures the whole ``churnrisk score`` command instead (imports, reading and
+validating the store, features, probabilities, reasons, writing the list), with the shipped model
+``models/demo-subscription.skops``, on the demo store of ``--store-customers`` customers (200,000 by
+default; written once under ``bench-data/`` by ``bench_train.demo_store``): each run in a fresh
+process, so that its peak memory (``ru_maxrss``) is its own; prints each run and the medians::
+
+    python benchmarks/bench_scoring.py --store --repeat 3
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from churnrisk.contract import TABLES
 from churnrisk.demo import make_demo_data
-from churnrisk.model import ChurnModel, eligible_customers
+from churnrisk.model import ChurnModel
 from churnrisk.quickstart import train_demo_model
 from churnrisk.scoring import SCORING_BLOCK, score_features
 from churnrisk.store import EventStore
+from churnrisk.training import eligible_customers
+
+MODEL = Path(__file__).resolve().parents[1] / "models" / "demo-subscription.skops"
+COMMAND = """
+import json, resource, sys, time
+started = time.perf_counter()
+from churnrisk.cli import main
+sys.argv = ["churnrisk", "score", {model!r}, {data!r}, "-o", {out!r}, "--overwrite"]
+try:
+    main()
+except SystemExit as exit:
+    if exit.code:
+        raise
+wall = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mb": usage.ru_maxrss / 1024}}))
+"""
 
 
 def demo_model_and_rows(n_demo: int = 10_000, seed: int = 0) -> tuple[ChurnModel, pd.DataFrame]:
@@ -54,6 +85,37 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def score_command(customers: int, repeat: int) -> None:
+    """``churnrisk score`` on the demo store of ``customers``, ``repeat`` times in fresh processes."""
+    import pyarrow.parquet as pq
+    from bench_train import BENCH_DATA, demo_store
+
+    data = demo_store(customers, BENCH_DATA)
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
+        out = Path(tmp) / "scores.parquet"
+        for i in range(repeat):
+            code = COMMAND.format(model=str(MODEL), data=str(data), out=str(out))
+            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+            if done.returncode:
+                raise SystemExit(f"churnrisk score failed:\n{done.stderr}")
+            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            scored = pq.ParquetFile(out).metadata.num_rows
+            print(
+                f"run {i + 1}: churnrisk score on {data.name} ({scored:,} eligible customers scored): "
+                f"{runs[-1]['wall_seconds']:.1f}s wall, {runs[-1]['cpu_seconds']:.1f}s CPU, "
+                f"peak RSS {runs[-1]['peak_rss_mb'] / 1024:.2f} GiB",
+                flush=True,
+            )
+    wall, cpu, peak = (
+        statistics.median(r[k] for r in runs) for k in ("wall_seconds", "cpu_seconds", "peak_rss_mb")
+    )
+    print(
+        f"churnrisk score on {data.name}, median of {len(runs)} runs: {wall:.1f}s wall, {cpu:.1f}s CPU, "
+        f"peak RSS {peak / 1024:.2f} GiB ({peak:,.0f} MiB)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=1_000_000)
@@ -64,7 +126,12 @@ def main() -> None:
         default=SCORING_BLOCK,
         help="customers scored at a time (a huge number: all at once)",
     )
+    parser.add_argument("--store", action="store_true", help="time the whole `churnrisk score` command")
+    parser.add_argument("--store-customers", type=int, default=200_000, help="demo store size for --store")
     args = parser.parse_args()
+    if args.store:
+        score_command(args.store_customers, args.repeat)
+        return
     model, rows = demo_model_and_rows()
     features = synthetic_features(rows, args.customers)
     revenue = pd.Series(100.0, index=features.index)

@@ -9,12 +9,23 @@ on more rows by design; the candidates alone must cost well under a second singl
 
     python benchmarks/bench_train.py                       # 20,000 demo customers, 3 runs each
     python benchmarks/bench_train.py --customers 200000 --runs 3
+
+``--scale`` measures ``churnrisk train`` (the default: candidates and refit) at 200,000 and 1,000,000
+demo customers instead: wall time, peak memory (the child process's ``ru_maxrss``), the training
+matrix (labelled rows × features, from the model's metadata) and, in the same run, the floor: a bare
+``HistGradientBoostingClassifier`` with the booster's own settings, 150 rounds without early
+stopping, fitted on a random 32-bit matrix of that shape. The demo stores are written once under
+``bench-data/`` (git-ignored) and reused.
+
+    python benchmarks/bench_train.py --scale --runs 3
+    python benchmarks/bench_train.py --scale --sizes 200000 --runs 1
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -38,6 +49,26 @@ print(json.dumps({{"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.r
                   "peak_rss_mb": usage.ru_maxrss / 1024}}))
 """
 
+#: Where ``--scale`` keeps its demo stores (git-ignored).
+BENCH_DATA = Path(__file__).resolve().parents[1] / "bench-data"
+
+FLOOR = """
+import json, resource, time
+import numpy as np
+from churnrisk.model import make_pipeline
+rows, cols = {rows!r}, {cols!r}
+rng = np.random.default_rng(0)
+X = rng.random((rows, cols), dtype=np.float32)
+y = (rng.random(rows) < 0.1).astype(int)
+booster = make_pipeline({{f"x{{i}}": "number" for i in range(cols)}})[-1].set_params(early_stopping=False)
+started = time.perf_counter()
+booster.fit(X, y)
+wall = time.perf_counter() - started
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({{"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                  "peak_rss_mb": usage.ru_maxrss / 1024, "rounds": int(booster.n_iter_)}}))
+"""
+
 MODES = {
     "single gbm fit (--model gbm --no-refit)": ["--model", "gbm", "--no-refit"],
     "candidates (--no-refit)": ["--no-refit"],
@@ -46,9 +77,62 @@ MODES = {
 
 
 def run(data: Path, out: Path, extra: list[str]) -> dict:
-    code = CHILD.format(data=str(data), out=str(out), extra=extra)
+    return _child(CHILD.format(data=str(data), out=str(out), extra=extra))
+
+
+def _child(code: str) -> dict:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _label(customers: int) -> str:
+    if customers % 1_000_000 == 0:
+        return f"{customers // 1_000_000}m"
+    return f"{customers // 1000}k" if customers % 1000 == 0 else str(customers)
+
+
+def demo_store(customers: int, folder: Path) -> Path:
+    """``folder/demo-<size>``, written once (into a temporary folder renamed at the end)."""
+    path = folder / f"demo-{_label(customers)}"
+    if not path.exists():
+        from churnrisk.demo import write_demo_data
+
+        partial = folder / f".{path.name}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        write_demo_data(partial, n_customers=customers, seed=0, fmt="parquet")
+        partial.rename(path)
+    return path
+
+
+def scale(sizes: list[int], runs: int, folder: Path) -> None:
+    """Train at each size ``runs`` times, each beside a bare fit of the same matrix shape."""
+    with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
+        for customers in sizes:
+            data = demo_store(customers, folder)
+            trained, floors = [], []
+            for i in range(runs):
+                out = Path(tmp) / "m.skops"
+                figures = run(data, out, [])
+                meta = json.loads(out.with_suffix(".json").read_text())
+                rows = meta["rows"]["final_train"] + meta["rows"]["final_calibration"]
+                cols = len(meta["schema"])
+                floor = _child(FLOOR.format(rows=rows, cols=cols))
+                trained.append({**figures, "rows": rows, "cols": cols})
+                floors.append(floor)
+                print(
+                    f"{customers:,} customers, run {i + 1}: train {figures['wall_seconds']:.1f} s, "
+                    f"{figures['peak_rss_mb'] / 1024:.2f} GiB peak ({rows:,} x {cols} training matrix); "
+                    f"bare fit {floor['wall_seconds']:.1f} s, {floor['peak_rss_mb'] / 1024:.2f} GiB",
+                    flush=True,
+                )
+            train_s, floor_s = (statistics.median(r["wall_seconds"] for r in rs) for rs in (trained, floors))
+            peak = statistics.median(r["peak_rss_mb"] for r in trained) / 1024
+            floor_peak = statistics.median(r["peak_rss_mb"] for r in floors) / 1024
+            print(
+                f"median of {runs}, {customers:,} customers: train {train_s:.1f} s, {peak:.2f} GiB peak; "
+                f"bare fit {floor_s:.1f} s, {floor_peak:.2f} GiB; train / bare fit {train_s / floor_s:.2f}x",
+                flush=True,
+            )
 
 
 def main() -> None:
@@ -58,7 +142,15 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--data", type=Path, help="an existing event-store folder (default: a new demo)")
+    parser.add_argument("--scale", action="store_true", help="train at --sizes beside the bare-fit floor")
+    parser.add_argument("--sizes", default="200000,1000000", help="--scale: demo customers, comma-separated")
+    parser.add_argument(
+        "--stores", type=Path, default=BENCH_DATA, help="--scale: where the demo stores are written"
+    )
     args = parser.parse_args()
+    if args.scale:
+        scale([int(n) for n in args.sizes.split(",")], args.runs, args.stores)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-train-") as tmp:
         data = args.data or Path(tmp) / "data"
         if args.data is None:

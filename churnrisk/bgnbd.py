@@ -28,7 +28,7 @@ from scipy.special import betaln, gammaln, hyp2f1
 
 from churnrisk.errors import ChurnriskError
 
-__all__ = ["BGNBD", "rfm_summary"]
+__all__ = ["BGNBD", "quiet_and_alive", "rfm_from_days", "rfm_summary"]
 
 
 @dataclass
@@ -181,7 +181,25 @@ def rfm_summary(
             repeat_spend=pl.col("spend").sum() - pl.col("spend").first(),
         )
     )
+    return rfm_from_days(
+        days, cutoff, customer_col=customer_col, unit_days=unit_days, monetary=monetary_col is not None
+    )
+
+
+def rfm_from_days(
+    days: pl.DataFrame,
+    cutoff: datetime,
+    *,
+    customer_col: str = "customer_id",
+    unit_days: float = 7.0,
+    monetary: bool = False,
+) -> pd.DataFrame:
+    """:func:`rfm_summary` from one row per customer: ``n`` purchase days, the ``first`` and
+    ``last`` of them (``repeat_spend`` with ``monetary``). Any engine may count the days (Spark
+    does, for :func:`churnrisk.spark.with_repeat_buying`); the summary is this one."""
     unit = unit_days * 86_400_000_000.0  # microseconds
+    if not monetary:
+        days = days.with_columns(repeat_spend=pl.lit(0.0))
     summary = days.select(
         customer_col,
         frequency=(pl.col("n") - 1).cast(pl.Float64),
@@ -191,6 +209,15 @@ def rfm_summary(
         .then(pl.col("repeat_spend") / (pl.col("n") - 1))
         .otherwise(0.0),
     )
-    if monetary_col is None:
+    if not monetary:
         summary = summary.drop("monetary_value")
     return summary.sort(customer_col).to_pandas().set_index(customer_col)
+
+
+def quiet_and_alive(summary: pd.DataFrame, *, horizon_days: float) -> tuple[pd.Series, pd.Series]:
+    """A BG/NBD fitted on ``summary`` (:func:`rfm_summary`, in weeks): per customer, the probability
+    of no purchase within ``horizon_days`` and the probability of being alive."""
+    args = (summary["frequency"], summary["recency"], summary["T"])
+    fitted = BGNBD().fit(*args)
+    quiet = pd.Series(fitted.prob_no_purchase(horizon_days / 7.0, *args), index=summary.index)
+    return quiet, pd.Series(fitted.prob_alive(*args), index=summary.index)

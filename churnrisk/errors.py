@@ -9,11 +9,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["ChurnriskError", "DataError", "Problem"]
+__all__ = ["ChurnriskError", "DataError", "OptionError", "Problem"]
 
 
 class ChurnriskError(Exception):
     """An error the user can cause and fix: bad arguments, unreadable files, refused models."""
+
+
+class OptionError(ChurnriskError):
+    """Options that do not go together (or one that is missing); the CLI reports a usage error
+    (exit code 2) naming ``option``, the command-line flag to fix."""
+
+    def __init__(self, message: str, *, option: str) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ order of the rows and of the customer ids.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,8 +29,8 @@ __all__ = [
     "capture_at",
     "compare_scores",
     "lift_at",
+    "plain_metrics",
     "score_metrics",
-    "write_plots",
 ]
 
 #: The keys of every metrics dict, in order (train's ``--metrics`` file uses the same).
@@ -49,7 +48,7 @@ METRIC_KEYS = (
 )
 
 
-def _check(y_true: Any, y_score: Any) -> tuple[np.ndarray, np.ndarray]:
+def check_scores(y_true: Any, y_score: Any) -> tuple[np.ndarray, np.ndarray]:
     y = np.asarray(y_true, dtype=float)
     s = np.asarray(y_score, dtype=float)
     if y.shape != s.shape or y.ndim != 1:
@@ -69,7 +68,7 @@ def capture_at(y_true: Any, y_score: Any, fraction: float) -> float:
     >>> capture_at([1, 0, 1, 0], [0.9, 0.5, 0.5, 0.1], 0.5)  # 1 sure + half of the tied pair
     0.75
     """
-    y, s = _check(y_true, y_score)
+    y, s = check_scores(y_true, y_score)
     if y.sum() == 0:
         return float("nan")
     frame = pd.DataFrame({"s": s, "y": y}).groupby("s", sort=True)["y"].agg(["size", "sum"]).iloc[::-1]
@@ -96,7 +95,7 @@ def score_metrics(y_true: Any, y_score: Any) -> dict[str, float]:
     ``brier`` and ``log_loss`` only mean something for probabilities; for a score outside [0, 1]
     (e.g. days since the last order) they are NaN.
     """
-    y, s = _check(y_true, y_score)
+    y, s = check_scores(y_true, y_score)
     both = 0 < y.sum() < len(y)
     is_prob = bool(((s >= 0) & (s <= 1)).all())
     out = {
@@ -119,7 +118,7 @@ def calibration_table(y_true: Any, y_prob: Any, *, n_bins: int = 10) -> pd.DataF
     Returns a frame with ``bin, n, mean_predicted, observed_rate`` (one row per non-empty bin).
     Tied probabilities always land in the same bin.
     """
-    y, s = _check(y_true, y_prob)
+    y, s = check_scores(y_true, y_prob)
     ranks = pd.Series(s).rank(method="min").to_numpy() - 1
     bins = np.minimum((ranks * n_bins / max(len(s), 1)).astype(int), n_bins - 1)
     frame = pd.DataFrame({"bin": bins, "p": s, "y": y}).groupby("bin")
@@ -132,49 +131,6 @@ def compare_scores(y_true: Any, scores: Mapping[str, Any]) -> pd.DataFrame:
     """One row of :func:`score_metrics` per named score (the model and each baseline), same rows."""
     rows = {name: score_metrics(y_true, s) for name, s in scores.items()}
     return pd.DataFrame.from_dict(rows, orient="index")[list(METRIC_KEYS)]
-
-
-def write_plots(y_true: Any, y_prob: Any, folder: str | Path, *, overwrite: bool = False) -> list[Path]:
-    """ROC, precision-recall, calibration, lift/gain and risk-distribution PNGs into ``folder``.
-
-    Uses :mod:`churnrisk.plots`; matplotlib is imported only here.
-    """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from churnrisk import plots
-
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    y, s = _check(y_true, y_prob)
-    drawings = {
-        "roc.png": lambda ax: plots.plot_roc(y, s, label="model", ax=ax),
-        "precision_recall.png": lambda ax: plots.plot_precision_recall(y, s, label="model", ax=ax),
-        "calibration.png": lambda ax: plots.plot_calibration(y, s, ax=ax),
-        "gain.png": lambda ax: plots.plot_cumulative_gain(y, s, label="model", ax=ax),
-        "lift.png": lambda ax: plots.plot_lift(y, s, label="model", ax=ax),
-        "risk_distribution.png": lambda ax: plots.plot_risk_distribution(_risk_frame(s), ax=ax),
-    }
-    written = []
-    for name, draw in drawings.items():
-        path = folder / name
-        if path.exists() and not overwrite:
-            raise ChurnriskError(f"{path} already exists. Suggestion: choose another --plots folder.")
-        fig, ax = plt.subplots(figsize=(6, 4.5))
-        draw(ax)
-        fig.tight_layout()
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        written.append(path)
-    return written
-
-
-def _risk_frame(s: np.ndarray) -> pd.DataFrame:
-    from churnrisk.scoring import risk_tiers
-
-    return pd.DataFrame({"churn_probability": s, "risk_tier": risk_tiers(s)})
 
 
 def metrics_to_plain(metrics: Mapping[Any, Any]) -> dict[str, Any]:
@@ -285,78 +241,5 @@ def _bgnbd(store, ids: pd.Series, cutoff: pd.Timestamp, horizon: int) -> np.ndar
     return ids.map(quiet).fillna(1.0).to_numpy()
 
 
-def outcomes_seen_until(meta: Mapping[str, Any]) -> pd.Timestamp | None:
-    """The last day whose churn outcomes the model learned from (its fitted cutoffs + horizon + lead time).
-
-    Counts the tested fit's cutoffs and, for a refit model, those of the final fit. An evaluation at
-    a cutoff before this day measures rows the model (partly) saw: it is optimistic.
-    """
-    cutoffs = meta.get("cutoffs") or {}
-    keys = ("train", "calibration", "final_train", "final_calibration")
-    fitted = [pd.Timestamp(c) for key in keys for c in cutoffs.get(key, [])]
-    if not fitted or "horizon" not in meta:
-        return None
-    return max(fitted) + pd.Timedelta(days=meta["horizon"] + (meta.get("lead_time") or 0))
-
-
-def evaluate_model(model: Any, store: Any, *, cutoff: Any) -> dict[str, Any]:
-    """Metrics of an event-store model at one ``cutoff`` whose outcome is known, with the baselines.
-
-    The historical-rate baseline is the churn rate the model saw in its training rows (metadata
-    ``base_rates``); a model file without them is compared with the other baselines only.
-
-    Returns ``{"cutoff", "metrics", "baselines": {name: metrics}, "calibration": [rows], "scores"}``,
-    ``scores`` being the frame ``customer_id, churn_probability, churned`` of the evaluated rows.
-    """
-    from churnrisk.model import check_label_window, feature_part, training_rows
-
-    meta = model.metadata
-    if meta.get("kind") != "events":
-        raise ChurnriskError(
-            "evaluate needs a model trained on an event store; a snapshot model's hold-out metrics are in "
-            "its metadata. Suggestion: see the model's .json file."
-        )
-    cutoff = pd.Timestamp(cutoff)
-    horizon, lead_time = meta["horizon"], meta.get("lead_time", 0)
-    check_label_window(store, cutoff, horizon=horizon, lead_time=lead_time)
-    windows = meta.get("windows")
-    rows = training_rows(
-        store,
-        [cutoff],
-        definition=meta["definition"],
-        horizon=horizon,
-        lookback=meta.get("lookback"),
-        lead_time=lead_time,
-        windows=windows,
-    )
-    y = rows["churned"].to_numpy(dtype=int)
-    proba = model.predict_proba(feature_part(rows))
-    baselines = baseline_scores(
-        store,
-        rows,
-        cutoff=cutoff,
-        definition=meta["definition"],
-        horizon=horizon,
-        lookback=meta.get("lookback"),
-        base_rates=meta.get("base_rates"),
-    )
-    table = compare_scores(y, {"model": proba, **baselines})
-    seen = outcomes_seen_until(meta)
-    notes = (
-        [
-            f"the model learned from outcomes up to {seen.date()}, after this cutoff: these figures are "
-            "optimistic. Suggestion: evaluate at a later cutoff for an out-of-time measure."
-        ]
-        if seen is not None and seen > cutoff
-        else []
-    )
-    return {
-        "cutoff": str(cutoff.date()),
-        "notes": notes,
-        "metrics": metrics_to_plain(table.loc["model"].to_dict()),
-        "baselines": {name: metrics_to_plain(table.loc[name].to_dict()) for name in baselines},
-        "calibration": calibration_table(y, proba).to_dict(orient="records"),
-        "scores": pd.DataFrame(
-            {"customer_id": rows["customer_id"], "churn_probability": proba, "churned": y}
-        ),
-    }
+def plain_metrics(metrics: Mapping[Any, Any]) -> dict[str, Any]:
+    return {str(k): (int(v) if k == "n" else None if pd.isna(v) else float(v)) for k, v in metrics.items()}

@@ -51,15 +51,11 @@ INTERVAL = "interval_start_days"
 
 def churn_spells(store: Any, *, definition: str, lookback: int) -> pl.DataFrame:
     """The spells whose end is the churn: subscription spells, or order spells of window ``lookback``."""
-    from churnrisk.labels import _purchases
-    from churnrisk.spells import order_spells, subscription_spells
+    from churnrisk.definition import ChurnDefinition
+    from churnrisk.spells import source_spells
 
-    if definition == "subscription":
-        return subscription_spells(store["subscriptions"])
-    orders = _purchases(store)
-    if orders is None:
-        raise ChurnriskError("inactivity churn needs an 'orders' or 'activity' table.")
-    return order_spells(orders, inactivity_days=lookback)
+    churn = ChurnDefinition.make(store, definition, lookback=lookback or None)  # checks the tables
+    return source_spells(store, churn.spell_source(store))
 
 
 def time_to_churn(

@@ -55,6 +55,7 @@ def train_horizons(
     definition: str | None = None,
     lookback: int | None = None,
     lead_time: int | None = None,
+    reactivation_gap_days: float | None = None,
     model: str = "auto",
     windows: Sequence[int] | None = None,
     random_state: int | None = 0,
@@ -89,10 +90,11 @@ def train_horizons(
 
     definition = resolve_definition(store, definition)
     wanted = _horizon_list(horizons, horizon)
-    if lead_time or training_set is not None:
+    if lead_time or reactivation_gap_days or training_set is not None:
         raise ChurnriskError(
-            "several horizons count from the cutoff and build their own rows: a lead time or a stored "
-            "training set is not supported. Suggestion: leave out --lead-time and --training-set."
+            "several horizons count from the cutoff and build their own rows: a lead time, a grace period "
+            "or a stored training set is not supported. Suggestion: leave out --lead-time, "
+            "--reactivation-gap and --training-set."
         )
     options = {
         "definition": definition,
@@ -111,15 +113,15 @@ def train_horizons(
 
 
 def _horizon_list(horizons: Sequence[int], horizon: int | None) -> list[int]:
-    from churnrisk.labels import _check_days
+    from churnrisk.definition import check_days
 
     given = [*horizons, *([] if horizon is None else [horizon])]
-    wanted = sorted({_check_days(h, "horizon") for h in given})
+    wanted = sorted({check_days(h, "horizon") for h in given})
     if not wanted:
         raise ChurnriskError(
             "The 'horizons' parameter needs at least one horizon in days, e.g. [30, 90, 180]."
         )
-    if horizon is not None and _check_days(horizon, "horizon") != wanted[0]:
+    if horizon is not None and check_days(horizon, "horizon") != wanted[0]:
         raise ChurnriskError(
             f"the tiers and reasons of a several-horizon model are those of its shortest horizon, "
             f"{wanted[0]} days; got horizon {horizon}. Suggestion: leave out --horizon, or make it the "
@@ -133,7 +135,7 @@ def _cutoff_plan(
 ) -> dict[str, list[pd.Timestamp]]:
     """All cutoffs, the test cutoff, and the earlier ones the tested model trains and calibrates on."""
     from churnrisk.labels import data_end
-    from churnrisk.model import default_cutoffs, split_cutoffs
+    from churnrisk.training import default_cutoffs, split_cutoffs
 
     given = cutoffs if cutoffs is not None else default_cutoffs(store, horizon=wanted[0], every=every)
     dates = sorted({pd.Timestamp(c) for c in given})
@@ -155,8 +157,7 @@ def _feature_rows(
 ) -> pd.DataFrame:
     """``customer_id, cutoff`` and the training set's point-in-time features of every eligible customer."""
     from churnrisk.features._spec import DEFAULT_WINDOWS
-    from churnrisk.model import uses_repeat_buying, with_repeat_buying
-    from churnrisk.training import build_training_set
+    from churnrisk.training import build_training_set, uses_repeat_buying, with_repeat_buying
 
     definition, lookback = options["definition"], options["lookback"]
     rows = build_training_set(
@@ -205,7 +206,8 @@ def _train_hazard(
 ) -> Any:
     from churnrisk.hazard import fit_hazard
     from churnrisk.labels import data_end
-    from churnrisk.model import ChurnModel, _dates, _final_split, feature_part, input_schema, prepare_features
+    from churnrisk.model import ChurnModel, feature_part, input_schema, prepare_features
+    from churnrisk.training._cutoffs import _dates, _final_split
 
     rows = _feature_rows(store, plan["all"], wanted[0], options)
     at = {name: rows["cutoff"].isin(plan[name]).to_numpy() for name in ("train", "calibration", "test")}
@@ -272,8 +274,7 @@ def _test(
     wanted: list[int],
 ) -> dict[str, Any]:
     """Out-of-time metrics at every horizon, beside Kaplan-Meier of the earlier rows (as known then)."""
-    from churnrisk.evaluation import calibration_table, compare_scores
-    from churnrisk.model import _plain
+    from churnrisk.evaluation import calibration_table, compare_scores, plain_metrics
 
     proba = model.churn_probabilities(X)
     curve = kaplan_meier(before["time"], before["churned"])
@@ -281,7 +282,7 @@ def _test(
     for j, h in enumerate(wanted):
         anchor = np.full(len(X), 1.0 - survival_at(curve, h))
         table = compare_scores(churned_within(outcome, h), {"model": proba[:, j], "kaplan_meier": anchor})
-        tables[h] = {name: _plain(table.loc[name].to_dict()) for name in ("model", "kaplan_meier")}
+        tables[h] = {name: plain_metrics(table.loc[name].to_dict()) for name in ("model", "kaplan_meier")}
     by_horizon = {
         str(h): {**t["model"], "brier_kaplan_meier": t["kaplan_meier"]["brier"]} for h, t in tables.items()
     }

@@ -1,18 +1,24 @@
-"""Point-in-time churn labels (DESIGN §3), on the churn definitions shared with the rates.
+"""Point-in-time churn labels (DESIGN §3), on the churn definition shared with the rates.
 
 For a cutoff ``c``, a lead time ``L`` and a horizon ``H``, the label reads only what happens in
-``(c + L, c + L + H]``:
+``(c + L, c + L + H]`` (plus the grace period after it, see below):
 
 * ``subscription``: eligible when active at ``c`` (a subscription spell with ``start <= c < end``)
   and still active at ``c + L``; churned when no spell is active at ``c + L + H``. Churn is split
-  into voluntary and involuntary by :func:`churnrisk.spells.churn_type` at the churn instant.
+  into voluntary and involuntary by :func:`churnrisk.spells.churn_type` at the churn instant. With
+  a ``reactivation_gap_days`` G, subscription rows less than G days apart are one spell (as in the
+  rates): an expiry followed by a renewal within G days is not churn, so the outcome is known only
+  once the data reach ``c + L + H + G``.
 * ``inactivity``: eligible when the customer ordered in ``(c - lookback, c]``; churned when they
   place no order in ``(c + L, c + L + H]``. Orders, or activity events when there are no orders.
 
-With ``L = 0`` and, for inactivity, ``lookback = H``, the churn rate over the labelled customers is
-the historical ``lost_churn_rate`` of :func:`churnrisk.rates.churn_rates` for the period
-``[c, c + H]``. A cutoff whose horizon ends after the last event in the store is *censored*: its
-customers are not labelled (the outcome is not known yet); their number is in ``.attrs``.
+The steps are declared once (:func:`churnrisk.definition.label_steps`) and executed here with
+Polars (and by :mod:`churnrisk.spark` with Spark). With ``L = 0`` and, for inactivity,
+``lookback = H``, the churn rate over the labelled customers is the historical ``lost_churn_rate``
+of :func:`churnrisk.rates.churn_rates` for the period ``[c, c + H]`` on the same definition. A
+cutoff whose outcome runs past the end of the data (:func:`churnrisk.definition.data_end`) is
+*censored*: its customers are not labelled (the outcome is not known yet); their number is in
+``.attrs``.
 """
 
 from __future__ import annotations
@@ -23,20 +29,30 @@ from typing import Any, Literal
 import pandas as pd
 import polars as pl
 
-from churnrisk.errors import ChurnriskError
+from churnrisk.definition import (
+    ChurnDefinition,
+    LabelSteps,
+    SpellSource,
+    check_days,
+    data_end,
+    label_steps,
+)
 from churnrisk.features._build import to_cutoff
 from churnrisk.features._spec import Inputs
-from churnrisk.spells import (
-    DEFINITIONS,
-    active_at,
-    churn_type,
-    order_spells,
-    resolve_definition,
-    subscription_spells,
-)
+from churnrisk.spells import DEFINITIONS, active_at, churn_type, source_spells
 from churnrisk.store import EventStore
 
-__all__ = ["DEFINITIONS", "make_labels"]
+__all__ = [
+    "DEFINITIONS",
+    "ChurnDefinition",
+    "check_label_options",
+    "data_end",
+    "eligible_at",
+    "label_definition",
+    "label_end",
+    "label_frame",
+    "make_labels",
+]
 
 Definition = Literal["subscription", "inactivity"]
 ID = "customer_id"
@@ -52,80 +68,70 @@ LABEL_INPUTS: Inputs = {
 }
 
 
-def label_end(cutoff: datetime, *, horizon: int, lead_time: int = 0) -> datetime:
-    """The last instant a label at ``cutoff`` looks at: ``cutoff + lead_time + horizon`` (days)."""
-    return cutoff + timedelta(days=lead_time + horizon)
+def label_end(
+    cutoff: datetime, *, horizon: int, lead_time: int = 0, reactivation_gap_days: float = 0
+) -> datetime:
+    """The last instant a label at ``cutoff`` may read: ``cutoff + lead_time + horizon``, plus the
+    grace period (only subscription labels need it, see :meth:`ChurnDefinition.label_end`)."""
+    return cutoff + timedelta(days=lead_time + horizon + reactivation_gap_days)
 
 
-def _check_days(value: Any, name: str, *, allow_zero: bool = False) -> int:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and float(value) == int(value)
-    if not ok or int(value) < (0 if allow_zero else 1):
-        kind = "a whole number of days >= 0" if allow_zero else "a positive whole number of days"
-        raise ChurnriskError(
-            f"The '{name}' parameter must be {kind}. Got {value!r} instead. Suggestion: e.g. {name}=90."
-        )
-    return int(value)
+#: Spells already built, by source: labelling many cutoffs builds each source once.
+SpellCache = dict[SpellSource, pl.DataFrame]
 
 
-def _purchases(store: EventStore) -> pl.DataFrame | None:
-    """Orders, or activity events when there are no orders, as ``customer_id, ordered_at``."""
-    if "orders" in store:
-        return store["orders"].select(ID, "ordered_at")
-    if "activity" in store:
-        return store["activity"].select(ID, pl.col("occurred_at").alias("ordered_at"))
-    return None
-
-
-def data_end(store: EventStore) -> datetime:
-    """The last event time in the store: outcomes after it are unknown."""
-    last = store.time_span()[1]
-    if last is None:
-        raise ChurnriskError("the event store has no dated events to label churn with.")
-    return last
+def _active(store: EventStore, where: tuple[SpellSource, datetime], cache: SpellCache) -> pl.DataFrame:
+    source, instant = where
+    if source not in cache:
+        cache[source] = source_spells(store, source)
+    return active_at(cache[source], instant)
 
 
 def label_frame(
     store: EventStore,
     cutoff: datetime,
     *,
-    definition: Definition,
+    definition: str,
     horizon: int,
-    lookback: int | None,
-    lead_time: int,
-    spells: pl.DataFrame | None = None,
+    lookback: int | None = None,
+    lead_time: int = 0,
+    reactivation_gap_days: float = 0,
+    spells: SpellCache | None = None,
 ) -> pl.DataFrame:
     """Eligible customers at ``cutoff`` with ``churned`` (null when censored) and ``churn_type``.
 
-    ``spells`` may be passed in when labelling many cutoffs (the subscription spells of the store).
+    ``spells`` (a dict, filled as sources are built) may be passed in when labelling many cutoffs.
     """
-    start = cutoff + timedelta(days=lead_time)
-    end = label_end(cutoff, horizon=horizon, lead_time=lead_time)
-    if definition == "subscription":
-        spells = subscription_spells(store["subscriptions"]) if spells is None else spells
-        eligible = active_at(spells, cutoff).join(active_at(spells, start), on=ID, how="semi")
-        still = active_at(spells, end)
-    else:
-        orders = _purchases(store)
-        assert orders is not None  # resolve_definition
-        eligible = active_at(order_spells(orders, inactivity_days=lookback or horizon), cutoff)
-        still = active_at(order_spells(orders, inactivity_days=horizon), end)
-    censored = end > data_end(store)
+    churn = ChurnDefinition(definition, horizon, lookback, lead_time, reactivation_gap_days)
+    steps = label_steps(churn, cutoff, store)
+    cache: SpellCache = {} if spells is None else spells
+    eligible = _active(store, steps.eligible[0], cache)
+    for where in steps.eligible[1:]:
+        eligible = eligible.join(_active(store, where, cache), on=ID, how="semi")
+    still = _active(store, steps.outcome, cache)
+    censored = steps.known_at > data_end(store)
     churned = pl.col(ID).is_in(still[ID].implode()).not_()
     frame = eligible.with_columns(
         churned=pl.lit(None, pl.Int8) if censored else churned.cast(pl.Int8),
         churn_type=pl.lit(None, pl.String),
     )
-    if definition == "subscription" and not censored:
-        frame = _with_churn_type(store, frame, spells, start, end)  # type: ignore[arg-type]
+    if steps.churn_type and not censored:
+        frame = _with_churn_type(store, frame, cache[steps.outcome[0]], steps)
     return frame.sort(ID)
 
 
+def eligible_at(store: EventStore, cutoff: datetime, churn: ChurnDefinition) -> pl.Series:
+    """The customers at risk at ``cutoff`` as far as the cutoff knows (the first eligibility step:
+    active at the cutoff), sorted; e.g. the customers to score."""
+    return _active(store, label_steps(churn, cutoff, store).eligible[0], {})[ID].sort()
+
+
 def _with_churn_type(
-    store: EventStore, frame: pl.DataFrame, spells: pl.DataFrame, start: datetime, end: datetime
+    store: EventStore, frame: pl.DataFrame, spells: pl.DataFrame, steps: LabelSteps
 ) -> pl.DataFrame:
-    """Voluntary or involuntary, judged at the end of the spell that was running at ``start``."""
+    """Voluntary or involuntary, judged at the end of the spell that was running at the horizon's start."""
     ended = (
-        spells.filter((pl.col("end") > start) & (pl.col("end") <= end))
+        spells.filter((pl.col("end") > steps.start) & (pl.col("end") <= steps.end))
         .join(frame.filter(pl.col("churned") == 1).select(ID), on=ID, how="semi")
         .group_by(ID)
         .agg(pl.col("end").max().alias("churned_at"))
@@ -138,10 +144,11 @@ def make_labels(
     store: EventStore,
     cutoff: Any,
     *,
-    definition: Definition,
-    horizon: int,
+    definition: Definition | ChurnDefinition,
+    horizon: int | None = None,
     lookback: int | None = None,
-    lead_time: int = 0,
+    lead_time: int | None = None,
+    reactivation_gap_days: float | None = None,
 ) -> pd.DataFrame:
     """Churn labels at ``cutoff``: who of the eligible customers churned within the horizon.
 
@@ -151,9 +158,10 @@ def make_labels(
         A validated event store.
     cutoff : date, datetime or str
         The prediction instant; the label reads only ``(cutoff + lead_time, cutoff + lead_time +
-        horizon]``.
-    definition : {"subscription", "inactivity"}
-        See the module docstring.
+        horizon]`` (and the grace period after it).
+    definition : {"subscription", "inactivity"} or ChurnDefinition
+        See the module docstring; a :class:`~churnrisk.definition.ChurnDefinition` carries the
+        options below (leave them out then).
     horizon : int
         Days after the lead time in which churn is looked for.
     lookback : int, optional
@@ -162,16 +170,21 @@ def make_labels(
     lead_time : int, default 0
         Days between the cutoff and the start of the horizon (time to act on a prediction).
         Subscription customers who left during the lead time are not labelled.
+    reactivation_gap_days : float, default 0
+        ``subscription`` only: the grace period; rows less than this apart are one spell, as in
+        :func:`churnrisk.rates.churn_rates`.
 
     Returns
     -------
     pandas.DataFrame
         Indexed by ``customer_id``: ``churned`` (0/1) and ``churn_type`` (``voluntary`` /
         ``involuntary`` for subscription churn, missing otherwise). ``.attrs`` holds
-        ``censored`` (customers not labelled because the horizon runs past the end of the
-        data), ``cutoff``, ``definition``, ``horizon``, ``lookback`` and ``lead_time``.
+        ``censored`` (customers not labelled because the outcome runs past the end of the
+        data), ``cutoff``, ``definition``, ``horizon``, ``lookback``, ``lead_time`` and
+        ``reactivation_gap_days``.
     """
-    cutoff, options = to_cutoff(cutoff), check_label_options(store, definition, horizon, lookback, lead_time)
+    cutoff = to_cutoff(cutoff)
+    options = check_label_options(store, definition, horizon, lookback, lead_time, reactivation_gap_days)
     frame = label_frame(store, cutoff, **options)
     labelled = frame.filter(pl.col("churned").is_not_null())
     out = labelled.to_pandas().set_index(ID)
@@ -182,14 +195,28 @@ def make_labels(
     return out
 
 
-def check_label_options(
-    store: Any, definition: str, horizon: Any, lookback: Any, lead_time: Any
-) -> dict[str, Any]:
-    """Validated label options (raises :class:`ChurnriskError` naming what was given)."""
-    resolve_definition(store, definition)
-    return {
-        "definition": definition,
-        "horizon": _check_days(horizon, "horizon"),
-        "lookback": None if lookback is None else _check_days(lookback, "lookback"),
-        "lead_time": _check_days(lead_time, "lead_time", allow_zero=True),
-    }
+def label_definition(
+    store: Any,
+    definition: str | ChurnDefinition | None,
+    horizon: Any = None,
+    lookback: Any = None,
+    lead_time: Any = None,
+    reactivation_gap_days: Any = None,
+) -> ChurnDefinition:
+    """The churn definition of a label, checked against ``store``; a label needs a horizon."""
+    churn = ChurnDefinition.make(
+        store,
+        definition,
+        horizon=horizon,
+        lookback=lookback,
+        lead_time=lead_time,
+        reactivation_gap_days=reactivation_gap_days,
+    )
+    if churn.horizon is None:
+        check_days(None, "horizon")  # raises, naming the parameter
+    return churn
+
+
+def check_label_options(store: Any, definition: Any, *options: Any) -> dict[str, Any]:
+    """Validated label options (those of :func:`label_definition`, in its order), as plain values."""
+    return label_definition(store, definition, *options).options()

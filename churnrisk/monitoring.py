@@ -4,7 +4,7 @@
 
 * **backtest** — at every past cutoff since the model's training data whose horizon has passed, the
   eligible customers are scored as of that date (features see only events up to it) and compared
-  with what happened under the model's own churn definition (:func:`churnrisk.model.training_rows`):
+  with what happened under the model's own churn definition (:func:`churnrisk.training.training_rows`):
   predicted against observed churn rate (overall, by risk tier, by segment), ROC AUC, average
   precision, calibration error, capture of the top 10 %. A cutoff whose horizon has not passed is
   listed as *pending* with the date its outcome will be known, never guessed;
@@ -30,10 +30,13 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from churnrisk.definition import ChurnDefinition, data_end
 from churnrisk.errors import ChurnriskError
 from churnrisk.evaluation import calibration_table, score_metrics
-from churnrisk.model import ChurnModel, cutoff_range, feature_part, prepare_features, training_rows
+from churnrisk.model import ChurnModel, prepare_features
 from churnrisk.scoring import eligible_features, risk_tiers
+from churnrisk.training import cutoff_range
+from churnrisk.workflow import model_rows
 
 __all__ = [
     "ALERT_COLUMNS",
@@ -87,6 +90,11 @@ class Thresholds:
     min_effect: float = 0.02
     stale_days: int = 14
     recent: int = 3
+
+    @classmethod
+    def given(cls, **limits: Any) -> Thresholds:
+        """The default thresholds, with the ``limits`` given instead (``None``: the default)."""
+        return cls(**{name: value for name, value in limits.items() if value is not None})
 
     def __post_init__(self) -> None:
         for name in ("max_gap", "auc_margin", "max_psi", "min_effect"):
@@ -209,13 +217,11 @@ def monitor(
     -------
     MonitorResult
     """
-    from churnrisk.labels import data_end
-    from churnrisk.rates._periods import data_span
-
     model = _events_model(model)
     limits = thresholds if thresholds is not None else Thresholds()
-    as_of = _timestamp(as_of, "as_of") if as_of is not None else pd.Timestamp(data_span(store)[1])
-    known_until = min(as_of, pd.Timestamp(data_end(store)))
+    known_until = pd.Timestamp(data_end(store))
+    as_of = _timestamp(as_of, "as_of") if as_of is not None else known_until
+    known_until = min(as_of, known_until)
     past = past_scores(model, store, scores, known_until=known_until) if scores is not None else _no_files()
     plan = cutoff_plan(model, as_of=as_of, known_until=known_until, since=since, every=every)
     cutoffs, by_tier, by_segment = backtest(model, store, plan, segment=segment)
@@ -277,7 +283,8 @@ def cutoff_plan(
     first = _timestamp(since, "since") if since is not None else _learned_until(meta) + pd.Timedelta(days=1)
     last = as_of.normalize()
     dates = cutoff_range(first, last, every=every) if first <= last else []
-    known_on = [c + pd.Timedelta(days=meta["horizon"] + (meta.get("lead_time") or 0)) for c in dates]
+    churn = ChurnDefinition.from_options(meta)  # the grace period delays a known outcome too
+    known_on = [pd.Timestamp(churn.label_end(c)) for c in dates]
     status = ["backtested" if k <= known_until else "pending" for k in known_on]
     return pd.DataFrame(
         {"cutoff": pd.to_datetime(dates), "status": status, "known_on": pd.to_datetime(known_on)}
@@ -311,7 +318,7 @@ def backtest(
     groups = _segments(store, segment)
     summaries, tiers, segments = [], [], []
     for cutoff in plan.loc[plan["status"] == "backtested", "cutoff"]:
-        scored = _scored_at(model, store, cutoff)
+        scored = model_rows(model, store, cutoff)
         y, p = scored["churned"].to_numpy(dtype=int), scored["churn_probability"].to_numpy(dtype=float)
         summaries.append({"cutoff": cutoff, **_cutoff_metrics(y, p)})
         tiers.append(_rates_by(scored, pd.Series(risk_tiers(p)), "risk_tier", cutoff))
@@ -324,23 +331,6 @@ def backtest(
     by_tier = _concat(tiers, ["cutoff", "risk_tier", *_RATES])
     by_segment = _concat(segments, ["cutoff", str(segment or "segment"), *_RATES])
     return table, by_tier, by_segment
-
-
-def _scored_at(model: ChurnModel, store: Any, cutoff: pd.Timestamp) -> pd.DataFrame:
-    meta = model.metadata
-    rows = training_rows(
-        store,
-        [cutoff],
-        definition=meta["definition"],
-        horizon=meta["horizon"],
-        lookback=meta.get("lookback"),
-        lead_time=meta.get("lead_time") or 0,
-        windows=meta.get("windows"),
-    )
-    proba = model.predict_proba(feature_part(rows)) if len(rows) else np.empty(0)
-    return pd.DataFrame(
-        {"customer_id": rows["customer_id"], "churn_probability": proba, "churned": rows["churned"]}
-    )
 
 
 def _cutoff_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, Any]:
@@ -564,7 +554,7 @@ def past_scores(
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in (".csv", ".parquet"))
     if not files:
         raise ChurnriskError(f"{path} holds no score files (.csv or .parquet). Suggestion: check the folder.")
-    gap = pd.Timedelta(days=model.metadata["horizon"] + (model.metadata.get("lead_time") or 0))
+    gap = pd.Timedelta(ChurnDefinition.from_options(model.metadata).label_delay)
     rows = [_past_list(model, store, f, gap, known_until) for f in files]
     return (
         pd.DataFrame(rows, columns=list(_PAST_COLUMNS))
@@ -600,15 +590,7 @@ def _past_list(
     row: dict[str, Any] = {"file": path.name, "as_of": as_of, "known_on": as_of + gap, "listed": len(frame)}
     if as_of + gap > known_until:
         return {**row, "status": "pending"}
-    meta = model.metadata
-    labels = make_labels(
-        store,
-        as_of,
-        definition=meta["definition"],
-        horizon=meta["horizon"],
-        lookback=meta.get("lookback"),
-        lead_time=meta.get("lead_time") or 0,
-    )
+    labels = make_labels(store, as_of, definition=ChurnDefinition.from_options(model.metadata))
     churned = frame["customer_id"].astype(str).map(labels["churned"].set_axis(labels.index.astype(str)))
     known = frame[churned.notna()]
     y, p = churned.dropna().to_numpy(dtype=int), known["churn_probability"].to_numpy(dtype=float)

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from churnrisk.errors import ChurnriskError
+from churnrisk.evaluation import check_scores
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -44,6 +46,7 @@ __all__ = [
     "plot_top_reasons",
     "reason_counts",
     "revenue_by_segment",
+    "write_plots",
 ]
 
 #: Rate columns drawn by :func:`plot_churn_rates` by default, with their legend labels.
@@ -759,3 +762,44 @@ def plot_freshness(freshness: pd.DataFrame, *, stale_days: float = 14, ax: Axes 
     ax.set_xlabel("days from the last event to the as-of date")
     ax.set_title("Freshness of each table")
     return ax
+
+
+def write_plots(y_true: Any, y_prob: Any, folder: str | Path, *, overwrite: bool = False) -> list[Path]:
+    """ROC, precision-recall, calibration, lift/gain and risk-distribution PNGs into ``folder``.
+
+    Uses :mod:`churnrisk.plots`; matplotlib is imported only here.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    y, s = check_scores(y_true, y_prob)
+    drawings = {
+        "roc.png": lambda ax: plot_roc(y, s, label="model", ax=ax),
+        "precision_recall.png": lambda ax: plot_precision_recall(y, s, label="model", ax=ax),
+        "calibration.png": lambda ax: plot_calibration(y, s, ax=ax),
+        "gain.png": lambda ax: plot_cumulative_gain(y, s, label="model", ax=ax),
+        "lift.png": lambda ax: plot_lift(y, s, label="model", ax=ax),
+        "risk_distribution.png": lambda ax: plot_risk_distribution(_risk_frame(s), ax=ax),
+    }
+    written = []
+    for name, draw in drawings.items():
+        path = folder / name
+        if path.exists() and not overwrite:
+            raise ChurnriskError(f"{path} already exists. Suggestion: choose another --plots folder.")
+        fig, ax = plt.subplots(figsize=(6, 4.5))
+        draw(ax)
+        fig.tight_layout()
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        written.append(path)
+    return written
+
+
+def _risk_frame(s: np.ndarray) -> pd.DataFrame:
+    from churnrisk.scoring import risk_tiers
+
+    return pd.DataFrame({"churn_probability": s, "risk_tier": risk_tiers(s)})

@@ -52,7 +52,8 @@ def _out_folder(out: str | os.PathLike[str] | None) -> Path:
 
 def train_demo_model(store: Any, *, random_state: int = 0) -> Any:
     """The demo model: subscription churn within 60 days, monthly cutoffs over the demo's history."""
-    from churnrisk.model import default_cutoffs, train_model
+    from churnrisk.training import default_cutoffs
+    from churnrisk.workflow import train_model
 
     cutoffs = default_cutoffs(store, horizon=DEMO_SETTINGS["horizon"], every=DEMO_SETTINGS["every"])
     return train_model(
@@ -104,9 +105,10 @@ def run_quickstart(
 
 def reasons_agreement(model: Any, store: Any, truth: pd.DataFrame, *, top: float = 0.1) -> dict[str, Any]:
     """Share of correctly flagged churners at the test cutoff whose reasons name their true cause."""
-    from churnrisk.model import feature_part, training_rows
+    from churnrisk.model import feature_part
     from churnrisk.reasons import cause_agreement
     from churnrisk.scoring import score_features
+    from churnrisk.training import training_rows
 
     meta = model.metadata
     cutoff = pd.Timestamp(meta["cutoffs"]["test"][0])

@@ -13,9 +13,10 @@ others' effect is set to 0. The risky side must also be the side the words read 
 events, an upgrade, a long tenure or "MRR rose from 0 to 29" are never said as a risk, whatever
 the data correlate them with. The sentence is said with that value (the one farthest on the
 risky side), so a reason is never "0 failed payments" or a plain attribute such as the country.
-For a gradient-boosting pipeline the customers are encoded once and every what-if runs only the
-trees and the calibrator (:class:`churnrisk.model.EncodedRows`): a million customers take
-seconds of model time, not SHAP's minutes.
+For a gradient-boosting pipeline the customers are encoded (binned) once and the what-ifs of
+every family are stacked into one pass over the trees and the calibrator
+(:class:`churnrisk.model.EncodedRows`): a million customers take seconds of model time, not
+SHAP's minutes.
 
 The words come from :func:`churnrisk.features.explain` and always compare: with the customer's own
 past ("CSAT fell from 5 to 2", "product events fell from 140 to 60 (last 90 days vs the 90
@@ -70,29 +71,59 @@ def family_effects(
     Returns a frame indexed like ``prepared`` with one column per family (positive = the family
     raises this customer's risk).
     """
+    return _family_effects(model, prepared, proba, encoded, _risky_distance(model, prepared))
+
+
+def _family_effects(
+    model: ChurnModel,
+    prepared: pd.DataFrame,
+    proba: np.ndarray | None,
+    encoded: EncodedRows | None,
+    risky: dict[str, np.ndarray] | None,
+) -> pd.DataFrame:
     base = model.predict_prepared(prepared) if proba is None else proba
     reference = model.metadata["reference"]
-    risky = _risky_distance(model, prepared)
+    groups = _groups(model)
+    cases = {family: _candidates(prepared, columns, reference, risky) for family, columns in groups.items()}
     encoded = encoded if encoded is not None else EncodedRows.of(model, prepared)
+    if encoded is not None:  # every what-if in one pass over the trees
+        typical = encoded.what_ifs([(rows, groups[family]) for family, rows in cases.items()])
+    else:
+        typical = [_re_predicted(model, prepared, rows, groups[family]) for family, rows in cases.items()]
     effects = {}
-    for family, columns in _groups(model).items():
-        # only customers whose family differs from typical can change: the others' effect is exactly 0
-        candidates = _differs(prepared, columns, reference)
-        if risky is not None:
-            # and a family can only be a reason where one of its values is on its risky side
-            sides = [risky[c] > 0 for c in columns if c in risky]
-            candidates &= np.any(sides, axis=0) if sides else False
-        rows = np.flatnonzero(candidates)
+    for (family, rows), proba_typical in zip(cases.items(), typical, strict=True):
         effect = np.zeros(len(prepared))
-        if rows.size and encoded is not None:
-            effect[rows] = base[rows] - encoded.predict_typical(rows, columns)
-        elif rows.size:
-            typical = prepared.iloc[rows].copy()
-            for column in columns:
-                typical[column] = np.nan if reference.get(column) is None else reference[column]
-            effect[rows] = base[rows] - model.predict_prepared(typical)
+        effect[rows] = base[rows] - proba_typical
         effects[family] = effect
     return pd.DataFrame(effects, index=prepared.index)
+
+
+def _candidates(
+    prepared: pd.DataFrame,
+    columns: list[str],
+    reference: Mapping[str, Any],
+    risky: dict[str, np.ndarray] | None,
+) -> np.ndarray:
+    """The rows whose what-if can matter: only customers whose family differs from typical can
+    change (the others' effect is exactly 0), and only where one of its values is on its risky side."""
+    candidates = _differs(prepared, columns, reference)
+    if risky is not None:
+        sides = [risky[c] > 0 for c in columns if c in risky]
+        candidates &= np.any(sides, axis=0) if sides else False
+    return np.flatnonzero(candidates)
+
+
+def _re_predicted(
+    model: ChurnModel, prepared: pd.DataFrame, rows: np.ndarray, columns: list[str]
+) -> np.ndarray:
+    """The probability of ``rows`` with ``columns`` set to typical, by the whole estimator."""
+    if not rows.size:
+        return np.empty(0)
+    reference = model.metadata["reference"]
+    typical = prepared.iloc[rows].copy()
+    for column in columns:
+        typical[column] = np.nan if reference.get(column) is None else reference[column]
+    return model.predict_prepared(typical)
 
 
 def _risky_distance(model: ChurnModel, prepared: pd.DataFrame) -> dict[str, np.ndarray] | None:
@@ -147,19 +178,25 @@ def _differs(prepared: pd.DataFrame, columns: list[str], reference: Mapping[str,
     return out
 
 
-def _strongest_column(model: ChurnModel, prepared: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Per row, the family column farthest from the typical value (in spreads); first column on ties."""
+def _strongest_column(
+    model: ChurnModel,
+    prepared: pd.DataFrame,
+    columns: list[str],
+    risky: dict[str, np.ndarray] | None,
+    rows: np.ndarray,
+) -> np.ndarray:
+    """Per row of ``rows``, the family column farthest from the typical value (in spreads); first
+    column on ties."""
     if len(columns) == 1:
-        return np.zeros(len(prepared), dtype=int)
-    risky = _risky_distance(model, prepared)
+        return np.zeros(len(rows), dtype=int)
     if risky is not None:
         # the value that is farthest on the risky side: the reason is said with it
-        zeros = np.zeros(len(prepared))
-        return np.column_stack([risky.get(c, zeros) for c in columns]).argmax(axis=1)
+        zeros = np.zeros(len(rows))
+        return np.column_stack([risky[c][rows] if c in risky else zeros for c in columns]).argmax(axis=1)
     reference, spread = model.metadata["reference"], model.metadata.get("spread", {})
-    distance = np.zeros((len(prepared), len(columns)))
+    distance = np.zeros((len(rows), len(columns)))
     for j, column in enumerate(columns):
-        values, ref = prepared[column], reference.get(column)
+        values, ref = prepared[column].iloc[rows], reference.get(column)
         if model.schema[column] == "number" and ref is not None:
             scale = spread.get(column) or 1.0
             distance[:, j] = np.nan_to_num(np.abs(values.to_numpy(dtype=float) - ref) / scale)
@@ -182,26 +219,24 @@ def top_reasons(
     Returns a frame indexed like ``prepared`` with ``reasons`` ("; "-separated sentences) and
     ``reason_families`` ("; "-separated family names), strongest first.
     """
-    effects = family_effects(model, prepared, proba=proba, encoded=encoded)
-    order = np.argsort(-effects.to_numpy(), axis=1, kind="stable")[:, :n_reasons]
-    families = np.asarray(effects.columns)
-    strong = np.take_along_axis(effects.to_numpy(), order, axis=1) >= MIN_EFFECT
+    risky = _risky_distance(model, prepared)
+    effects = _family_effects(model, prepared, proba, encoded, risky).to_numpy()
+    order = np.argsort(-effects, axis=1, kind="stable")[:, :n_reasons]
     groups = _groups(model)
-    pick = {f: _strongest_column(model, prepared, groups[f]) for f in families}
+    families = np.asarray(list(groups))
+    strong = np.take_along_axis(effects, order, axis=1) >= MIN_EFFECT
     say, needs = _sayer(model)
     source = prepared if raw is None else raw
-    slots = [np.full(len(prepared), "", dtype=object) for _ in range(order.shape[1])]
-    for k, slot in enumerate(slots):
-        for index, family in enumerate(families):
-            rows = np.flatnonzero((order[:, k] == index) & strong[:, k])
-            for j, column in enumerate(groups[family]):
-                chosen = rows[pick[family][rows] == j]
-                if chosen.size:
-                    slot[chosen] = _column_texts(say, needs, column, source, chosen)
-    names = np.where(strong, families[order], "")
-    return pd.DataFrame(
-        {"reasons": _join(slots), "reason_families": _join(list(names.T))}, index=prepared.index
-    )
+    slots = np.full(order.shape, "", dtype=object)  # (customer, rank): the sentences
+    for index, family in enumerate(families):
+        rows, ranks = np.nonzero((order == index) & strong)  # a family has one rank per customer
+        pick = _strongest_column(model, prepared, groups[family], risky, rows)
+        for j, column in enumerate(groups[family]):
+            chosen = pick == j
+            if chosen.any():
+                slots[rows[chosen], ranks[chosen]] = _column_texts(say, needs, column, source, rows[chosen])
+    names = np.where(strong, families[order], "").astype(object)
+    return pd.DataFrame({"reasons": _join(slots), "reason_families": _join(names)}, index=prepared.index)
 
 
 def _column_texts(
@@ -228,8 +263,16 @@ def _column_texts(
     return texts[groups]
 
 
-def _join(slots: list[np.ndarray]) -> list[str]:
-    return ["; ".join(part for part in parts if part) for parts in zip(*slots, strict=True)]
+def _join(slots: np.ndarray) -> np.ndarray:
+    """Each row's non-empty texts (``slots``: customers x ranks), joined by "; " in rank order."""
+    out = np.full(len(slots), "", dtype=object)
+    for part in slots.T:
+        said, has = part != "", out != ""
+        both = said & has
+        out[both] = out[both] + "; " + part[both]
+        alone = said & ~has
+        out[alone] = part[alone]
+    return out
 
 
 def _sayer(

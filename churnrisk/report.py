@@ -447,7 +447,7 @@ def collect_report(
     * the scored list: :func:`churnrisk.scoring.score_store` at ``as_of``;
     * the churn-rate history: :func:`churnrisk.rates.churn_rates`, monthly, up to ``as_of``, under
       the model's churn definition;
-    * model quality: :func:`churnrisk.evaluation.evaluate_model` at the latest cutoff whose outcome
+    * model quality: :func:`churnrisk.workflow.evaluate_model` at the latest cutoff whose outcome
       is known by ``as_of`` (``as_of`` − lead time − horizon), and
       :func:`churnrisk.evaluation.baseline_scores` on the same rows for the baselines' curves. When the
       data are too short for that, the metrics recorded in the model at training are shown instead.
@@ -477,7 +477,7 @@ def collect_report(
     if not isinstance(model, ChurnModel):
         model = load_model(model)
     as_of_ts = pd.Timestamp(as_of if as_of is not None else data_span(store)[1])
-    scores = score_store(model, store, as_of=as_of_ts)
+    scores = score_store(model, store, cutoff=as_of_ts)
     quality, notes = _quality(model, store, as_of_ts)
     return ReportResults(
         as_of=as_of_ts,
@@ -493,18 +493,13 @@ def collect_report(
 
 
 def _history(model: Any, store: Any, as_of: pd.Timestamp) -> pd.DataFrame | None:
+    from churnrisk.definition import ChurnDefinition
     from churnrisk.errors import ChurnriskError
     from churnrisk.rates import churn_rates
 
-    meta = model.metadata
-    try:
-        return churn_rates(
-            store,
-            period="month",
-            end=as_of,
-            definition=meta["definition"],
-            inactivity_days=meta.get("lookback") or meta["horizon"],
-        )
+    try:  # the model's own definition: its look-back (else horizon) and grace period
+        churn = ChurnDefinition.from_options(model.metadata)
+        return churn_rates(store, period="month", end=as_of, definition=churn)
     except ChurnriskError:  # e.g. less than one complete month of data: the section says so
         return None
 
@@ -512,7 +507,7 @@ def _history(model: Any, store: Any, as_of: pd.Timestamp) -> pd.DataFrame | None
 def _quality(model: Any, store: Any, as_of: pd.Timestamp) -> tuple[dict[str, Any], tuple[str, ...]]:
     """Metrics table and evaluation curves, fresh at the latest known cutoff, else from training."""
     from churnrisk.errors import ChurnriskError
-    from churnrisk.evaluation import baseline_scores, evaluate_model
+    from churnrisk.workflow import evaluate_model
 
     meta = model.metadata
     gap = pd.Timedelta(days=meta["horizon"] + (meta.get("lead_time") or 0))
@@ -524,19 +519,13 @@ def _quality(model: Any, store: Any, as_of: pd.Timestamp) -> tuple[dict[str, Any
         note = f"Model quality as recorded at training (no fresh evaluation: {exc})"
         return {"metrics": recorded}, (note,)
     rows = evaluated["scores"]
-    others = baseline_scores(
-        store,
-        rows,
-        cutoff=cutoff,
-        definition=meta["definition"],
-        horizon=meta["horizon"],
-        lookback=meta.get("lookback"),
-        base_rates=meta.get("base_rates"),
-    )
     quality = {
         "metrics": metrics_frame(evaluated["metrics"], evaluated["baselines"]),
         "y_true": rows["churned"].to_numpy(dtype=int),
-        "y_scores": {"model": rows["churn_probability"].to_numpy(dtype=float), **others},
+        "y_scores": {
+            "model": rows["churn_probability"].to_numpy(dtype=float),
+            **evaluated["baseline_scores"],
+        },
     }
     return quality, (_evaluation_note(meta, cutoff),)
 
@@ -547,7 +536,7 @@ def _evaluation_note(meta: Mapping[str, Any], cutoff: pd.Timestamp) -> str:
         f"Model quality is measured on the customers at the cutoff {cutoff.date()}, whose churn within "
         f"{meta['horizon']} days is known by the as-of date."
     )
-    from churnrisk.evaluation import outcomes_seen_until
+    from churnrisk.workflow import outcomes_seen_until
 
     seen = outcomes_seen_until(meta)
     if seen is not None and seen > cutoff:

@@ -17,22 +17,19 @@ customers (or the first ``top_percent`` %) of the priority order in a boolean ``
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from churnrisk._deprecation import renamed
 from churnrisk.errors import ChurnriskError
-from churnrisk.model import (
-    ChurnModel,
-    EncodedRows,
-    eligible_customers,
-    prepare_features,
-    uses_repeat_buying,
-    with_repeat_buying,
-)
+from churnrisk.model import ChurnModel, EncodedRows, prepare_features
 from churnrisk.reasons import top_reasons
+from churnrisk.training import eligible_customers, repeat_buying, uses_repeat_buying
 
 __all__ = [
     "DEFAULT_THRESHOLDS",
@@ -42,6 +39,7 @@ __all__ = [
     "eligible_features",
     "mark_contacts",
     "risk_tiers",
+    "score_data",
     "score_features",
     "score_store",
     "score_table",
@@ -65,6 +63,11 @@ SEGMENT_COLUMNS = ("segment",)
 DEFAULT_THRESHOLDS = (0.2, 0.5)
 #: Customers scored at a time (probabilities and reasons): bounds the memory of scoring.
 SCORING_BLOCK = 200_000
+#: When scoring a store: the features are computed for the customers of about this many events at a
+#: time, and scored :data:`STORE_BLOCK` customers at a time at most. Both bound the memory, whatever
+#: the population (the store itself is the rest of it).
+STORE_BLOCK_EVENTS = 150_000
+STORE_BLOCK = 15_000
 
 
 def risk_tiers(proba: Any, *, thresholds: Sequence[float] = DEFAULT_THRESHOLDS) -> Any:
@@ -99,11 +102,12 @@ def _check_thresholds(thresholds: Sequence[float]) -> None:
         )
 
 
+@renamed(as_of="cutoff")
 def score_features(
     model: ChurnModel,
     features: pd.DataFrame,
     *,
-    as_of: Any = None,
+    cutoff: Any = None,
     revenue: pd.Series | None = None,
     segments: pd.DataFrame | None = None,
     n_reasons: int = 3,
@@ -121,13 +125,51 @@ def score_features(
     (the encoded rows and every what-if) does not grow with the population; the result is the same
     for any block size.
     """
+    blocks = (features.iloc[start : start + block] for start in range(0, max(len(features), 1), block))
+    return _scored(
+        model,
+        blocks,
+        cutoff=cutoff,
+        revenue=revenue,
+        segments=segments,
+        n_reasons=n_reasons,
+        keep_families=keep_families,
+        thresholds=thresholds,
+        top=top,
+        top_percent=top_percent,
+    )
+
+
+def _scored(
+    model: ChurnModel,
+    blocks: Iterable[pd.DataFrame],
+    *,
+    top: int | None,
+    top_percent: float | None,
+    thresholds: Sequence[float],
+    **options: Any,
+) -> pd.DataFrame:
+    """The scores of every block of customers' features, in one priority-sorted list."""
     _check_thresholds(thresholds)
-    blocks = [
-        _proba_and_reasons(model, features.iloc[start : start + block], n_reasons)
-        for start in range(0, max(len(features), 1), block)
-    ]
-    proba = np.concatenate([b[0] for b in blocks])
-    reasons = pd.concat([b[1] for b in blocks])
+    scores = pd.concat(
+        [_block_scores(model, b, thresholds=thresholds, **options) for b in blocks], ignore_index=True
+    )
+    return mark_contacts(_sorted(scores), top=top, top_percent=top_percent)
+
+
+def _block_scores(
+    model: ChurnModel,
+    features: pd.DataFrame,
+    *,
+    cutoff: Any,
+    revenue: pd.Series | None,
+    segments: pd.DataFrame | None,
+    n_reasons: int,
+    keep_families: bool,
+    thresholds: Sequence[float],
+) -> pd.DataFrame:
+    """One block's scores, in the block's order."""
+    proba, reasons = _proba_and_reasons(model, features, n_reasons)
     recent = (
         np.zeros(len(features)) if revenue is None else revenue.reindex(features.index).fillna(0).to_numpy()
     )
@@ -138,7 +180,7 @@ def score_features(
             "risk_tier": risk_tiers(proba, thresholds=thresholds),
             "revenue_at_risk": proba * recent if revenue is not None else np.nan,
             "reasons": reasons["reasons"].to_numpy(),
-            "as_of": pd.Timestamp(as_of) if as_of is not None else pd.NaT,
+            "as_of": pd.Timestamp(cutoff) if cutoff is not None else pd.NaT,
             "model": model.name,
         }
     )
@@ -152,7 +194,7 @@ def score_features(
             out[curve] = values.to_numpy()
     if keep_families:
         out["reason_families"] = reasons["reason_families"].to_numpy()
-    return mark_contacts(_sorted(out), top=top, top_percent=top_percent)
+    return out
 
 
 def _proba_and_reasons(
@@ -238,11 +280,12 @@ def contact_summary(scores: pd.DataFrame) -> dict[str, float]:
     }
 
 
+@renamed(as_of="cutoff")
 def score_store(
     model: ChurnModel,
     store: Any,
     *,
-    as_of: Any = None,
+    cutoff: Any = None,
     n_reasons: int = 3,
     keep_families: bool = False,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -251,7 +294,7 @@ def score_store(
     revenue: pd.Series | str = "recent",
     block: int = SCORING_BLOCK,
 ) -> pd.DataFrame:
-    """Score every customer eligible at ``as_of`` (default: the last instant in the data).
+    """Score every customer eligible at ``cutoff`` (default: the last instant in the data).
 
     ``thresholds`` cut the risk tiers; ``top`` / ``top_percent`` mark a contact list
     (:func:`mark_contacts`). ``revenue_at_risk`` is per year: the churn probability times
@@ -259,6 +302,11 @@ def score_store(
     (the expected revenue of the next 365 days from :func:`churnrisk.value.predict_value`:
     BG/NBD + Gamma-Gamma or the feature model for order data, MRR x expected active months for
     subscriptions), or a Series of yearly revenue indexed by customer id.
+
+    Memory is bounded whatever the population: the eligible customers' features are computed from
+    their own events, about :data:`STORE_BLOCK_EVENTS` events at a time, and scored
+    :data:`STORE_BLOCK` (or ``block``, if fewer) customers at a time; the list is the same for any
+    block size.
     """
     from churnrisk.rates._periods import data_span
 
@@ -267,62 +315,104 @@ def score_store(
             "this model was trained on a snapshot table, not an event store. "
             "Suggestion: use `churnrisk score MODEL TABLE.csv` with a table of the same shape."
         )
-    as_of = pd.Timestamp(as_of if as_of is not None else data_span(store)[1])
-    return score_features(
+    cutoff = pd.Timestamp(cutoff if cutoff is not None else data_span(store)[1])
+    return _scored(
         model,
-        eligible_features(model, store, as_of),
-        as_of=as_of,
-        revenue=_yearly_revenue(store, as_of, revenue, model.metadata["definition"]),
+        _joined(
+            _eligible_blocks(model, store, cutoff, block=_store_block(store, block)), min(block, STORE_BLOCK)
+        ),
+        cutoff=cutoff,
+        revenue=_yearly_revenue(store, cutoff, revenue, model.metadata["definition"]),
         segments=_segments(store),
         n_reasons=n_reasons,
         keep_families=keep_families,
         thresholds=thresholds,
         top=top,
         top_percent=top_percent,
-        block=block,
     )
 
 
-def _yearly_revenue(store: Any, as_of: pd.Timestamp, revenue: pd.Series | str, definition: str) -> pd.Series:
+def _store_block(store: Any, block: int) -> int:
+    """Customers per block when scoring a store: at most ``block``, and about
+    :data:`STORE_BLOCK_EVENTS` of their events (at the store's events per customer)."""
+    events = sum(table.height for name, table in store.tables.items() if name != "customers")
+    per_customer = events / max(store["customers"].height, 1)
+    return max(1, min(block, int(STORE_BLOCK_EVENTS / max(per_customer, 1.0))))
+
+
+def _joined(frames: Iterable[pd.DataFrame], size: int) -> Iterator[pd.DataFrame]:
+    """Consecutive frames joined into blocks of ``size`` rows or more (the last may be smaller):
+    the features are computed in small blocks, the trees run over large ones."""
+    held: list[pd.DataFrame] = []
+    for frame in frames:
+        held.append(frame)
+        if sum(map(len, held)) >= size:
+            yield pd.concat(held) if len(held) > 1 else held[0]
+            held = []
+    if held:
+        yield pd.concat(held) if len(held) > 1 else held[0]
+
+
+def _yearly_revenue(store: Any, cutoff: pd.Timestamp, revenue: pd.Series | str, definition: str) -> pd.Series:
     """The revenue that ``revenue_at_risk`` weighs: given, last year's, or the next year's expected."""
     if isinstance(revenue, pd.Series):
         return revenue
     if revenue == "recent":
-        return recent_revenue(store, as_of)
+        return recent_revenue(store, cutoff)
     if revenue == "expected":
         from churnrisk.value import predict_value
 
-        value = predict_value(store, horizon=365, as_of=as_of, definition=definition)
+        value = predict_value(store, horizon=365, cutoff=cutoff, definition=definition)
         return value.table.set_index("customer_id")["expected_revenue"]
     raise ChurnriskError(
         f"The 'revenue' parameter must be 'recent', 'expected' or a Series. Got {revenue!r} instead."
     )
 
 
-def eligible_features(model: ChurnModel, store: Any, as_of: pd.Timestamp) -> pd.DataFrame:
-    """The features of the customers eligible at ``as_of``, as the model scores them."""
+def eligible_features(model: ChurnModel, store: Any, cutoff: pd.Timestamp) -> pd.DataFrame:
+    """The features of the customers eligible at ``cutoff``, as the model scores them."""
+    (features,) = _eligible_blocks(model, store, cutoff, block=None)
+    return features
+
+
+def _eligible_blocks(
+    model: ChurnModel, store: Any, cutoff: pd.Timestamp, *, block: int | None
+) -> Iterator[pd.DataFrame]:
+    """The features of the customers eligible at ``cutoff``, ``block`` customers at a time in id
+    order (``None``: all at once). Only their events are read, one block at a time."""
     from churnrisk.features import build_features
 
     meta = model.metadata
     windows = {"windows": tuple(meta["windows"])} if meta.get("windows") else {}
-    features = build_features(store, as_of, **windows)
     ids = eligible_customers(
-        store, as_of, definition=meta["definition"], lookback=meta.get("lookback"), horizon=meta["horizon"]
+        store,
+        cutoff,
+        definition=meta["definition"],
+        lookback=meta.get("lookback"),
+        horizon=meta["horizon"],
+        reactivation_gap_days=meta.get("reactivation_gap_days") or 0,
     )
-    features = features.loc[features.index.isin(ids)].sort_index()
-    if uses_repeat_buying(store, meta["definition"]):
-        features = with_repeat_buying(store, features, as_of, horizon=meta["horizon"])
-    return features
+    extra = None
+    if uses_repeat_buying(store, meta["definition"]):  # fitted on every customer's orders, once
+        extra = repeat_buying(store, ids.to_series(), cutoff, horizon=meta["horizon"])
+    size = max(block or len(ids), 1)
+    for start in range(0, max(len(ids), 1), size):
+        chosen = ids[start : start + size]
+        features = build_features(store, cutoff, customers=chosen, **windows)
+        features = features.loc[features.index.isin(chosen)].sort_index()
+        if extra is not None:
+            features = pd.concat([features, extra.reindex(features.index)], axis=1)
+        yield features
 
 
-def recent_revenue(store: Any, as_of: pd.Timestamp) -> pd.Series:
-    """Yearly revenue per customer: orders of the last 365 days plus 12 × the MRR open at ``as_of``."""
+def recent_revenue(store: Any, cutoff: pd.Timestamp) -> pd.Series:
+    """Yearly revenue per customer: orders of the last 365 days plus 12 × the MRR open at ``cutoff``."""
     import polars as pl
 
-    t = as_of.to_pydatetime()
+    t = cutoff.to_pydatetime()
     parts = []
     if "orders" in store:
-        start = (as_of - pd.Timedelta(days=365)).to_pydatetime()
+        start = (cutoff - pd.Timedelta(days=365)).to_pydatetime()
         orders = store["orders"].filter((pl.col("ordered_at") > start) & (pl.col("ordered_at") <= t))
         parts.append(orders.select("customer_id", pl.col("amount").alias("revenue")))
     if "subscriptions" in store:
@@ -343,11 +433,43 @@ def _segments(store: Any) -> pd.DataFrame | None:
     return customers.select("customer_id", *columns).to_pandas().set_index("customer_id")
 
 
+def score_data(
+    model: ChurnModel,
+    data: str | os.PathLike[str],
+    *,
+    cutoff: Any = None,
+    config: Any = None,
+    encoding: str | None = None,
+    **options: Any,
+) -> pd.DataFrame:
+    """Score what ``churnrisk score`` is given: an event store (a folder or a database URL) with a
+    model trained on events (:func:`score_store`), a table file with a snapshot model
+    (:func:`score_table`); ``options`` are theirs.
+    """
+    if model.metadata.get("kind") == "snapshot":
+        if not Path(data).is_file():
+            raise ChurnriskError(f"a snapshot model scores a table file; {data} is not a file.")
+        if options.pop("revenue", "recent") != "recent":
+            raise ChurnriskError("--revenue expected needs an event store; a snapshot table has no history.")
+        from churnrisk.snapshot import read_snapshot
+
+        return score_table(model, read_snapshot(data), **options)
+    from churnrisk.features import feature_inputs
+    from churnrisk.validation import load_store
+
+    # no as-of check here: scoring at a past cutoff on the full data is fine, the features only read
+    # events up to the cutoff (``validate --as-of`` keeps the check). Only the columns the features
+    # read are loaded (the eligibility and the revenue read no others): the store is most of the memory.
+    store = load_store(data, config=config, encoding=encoding, columns=feature_inputs(), until=cutoff)
+    return score_store(model, store, cutoff=cutoff, **options)
+
+
+@renamed(id_column="customer_col")
 def score_table(
     model: ChurnModel,
     table: pd.DataFrame,
     *,
-    id_column: str | None = None,
+    customer_col: str | None = None,
     revenue_col: str | None = None,
     n_reasons: int = 3,
     thresholds: Sequence[float] = DEFAULT_THRESHOLDS,
@@ -360,10 +482,10 @@ def score_table(
     """
     from churnrisk.snapshot import snapshot_ids
 
-    id_column = id_column or model.metadata.get("id_column")
-    if id_column is not None and id_column not in table.columns:
-        raise ChurnriskError(f"the table lacks the id column {id_column!r}. Suggestion: pass --id.")
-    features = table.set_axis(snapshot_ids(table, id_column), axis=0)
+    customer_col = customer_col or model.metadata.get("id_column")
+    if customer_col is not None and customer_col not in table.columns:
+        raise ChurnriskError(f"the table lacks the id column {customer_col!r}. Suggestion: pass --id.")
+    features = table.set_axis(snapshot_ids(table, customer_col), axis=0)
     revenue = None
     if revenue_col is not None:
         revenue = pd.to_numeric(features[revenue_col], errors="coerce")

@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from churnrisk import __version__
+from churnrisk._deprecation import renamed
 from churnrisk.errors import ChurnriskError
 from churnrisk.evaluation import calibration_table, score_metrics
 from churnrisk.model import (
@@ -111,11 +112,12 @@ def _numbers_or_none(values: pd.Series) -> pd.Series | None:
     return pd.to_numeric(stripped.replace("", None), errors="coerce").astype("float64")
 
 
+@renamed(id_column="customer_col")
 def train_snapshot(
     table: pd.DataFrame,
     *,
     label: str,
-    id_column: str | None = None,
+    customer_col: str | None = None,
     model: str = "gbm",
     test_size: float = 0.25,
     random_state: int | None = 0,
@@ -125,16 +127,18 @@ def train_snapshot(
     Stratified split: 25 % of the rows are held out for the test. A snapshot has no time order, so
     the probabilities are calibrated by 5-fold cross-validation on the other 75 % (each fold's model
     calibrated on the rows it did not see, the five averaged) instead of on a later time slice.
-    The returned model's ``metadata["metrics"]`` are on the hold-out.
+    ``customer_col`` names the customer id column (kept out of the features, recorded as the
+    model's ``id_column`` for scoring). The returned model's ``metadata["metrics"]`` are on the
+    hold-out.
     """
-    for column in (label, id_column):
+    for column in (label, customer_col):
         if column is not None and column not in table.columns:
             raise ChurnriskError(
                 f"column {column!r} is not in the table; it has {', '.join(map(str, table.columns[:15]))}. "
                 "Suggestion: check --label / --id."
             )
     y = to_label(table[label], label)
-    features, notes = snapshot_columns(table, exclude=tuple(c for c in (label, id_column) if c))
+    features, notes = snapshot_columns(table, exclude=tuple(c for c in (label, customer_col) if c))
     schema = input_schema(features)
     X = prepare_features(features, schema)  # noqa: N806
     fit_X, test_X, fit_y, test_y = train_test_split(
@@ -147,7 +151,7 @@ def train_snapshot(
         random_state=random_state,
     )
     proba = estimator.predict_proba(test_X)[:, 1]
-    metadata = _metadata(schema, features, notes, label=label, id_column=id_column, model=model)
+    metadata = _metadata(schema, features, notes, label=label, id_column=customer_col, model=model)
     metadata["metrics"] = score_metrics(test_y, proba)
     metadata["calibration"] = calibration_table(test_y, proba).to_dict(orient="list")
     metadata["rows"] = {"train": len(fit_X), "test": len(test_X)}
@@ -173,14 +177,14 @@ def _metadata(
     }
 
 
-def snapshot_ids(table: pd.DataFrame, id_column: str | None) -> pd.Index:
+def snapshot_ids(table: pd.DataFrame, customer_col: str | None) -> pd.Index:
     """Customer ids of a snapshot table: the id column, else the row number."""
-    if id_column is None:
+    if customer_col is None:
         return pd.RangeIndex(len(table), name="customer_id")
-    ids = table[id_column]
+    ids = table[customer_col]
     if ids.duplicated().any():
         dup = ids[ids.duplicated()].iloc[:3].tolist()
         raise ChurnriskError(
-            f"id column {id_column!r} has duplicates, e.g. {dup}. Suggestion: one row per customer."
+            f"id column {customer_col!r} has duplicates, e.g. {dup}. Suggestion: one row per customer."
         )
     return pd.Index(np.asarray(ids), name="customer_id")

@@ -10,7 +10,7 @@ Two ways to get spells:
 * :func:`subscription_spells` (contractual data): subscription rows, merged when they touch or are
   separated by less than ``reactivation_gap_days`` — a plan change is a new row, not churn.
 * :func:`order_spells` (non-contractual data): a customer is active at ``t`` when they ordered in
-  ``(t - inactivity_days, t]``; an order at ``t`` makes them active on ``[t, t + inactivity_days)``.
+  ``(t - lookback, t]``; an order at ``t`` makes them active on ``[t, t + lookback)``.
 
 A spell's ``end`` is the instant the customer churned (``churned_at``); :func:`churn_type` tells
 voluntary from involuntary churn.
@@ -24,6 +24,14 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from churnrisk._deprecation import renamed
+from churnrisk.definition import (
+    DEFAULT_INACTIVITY_DAYS,
+    KINDS,
+    SpellSource,
+    check_days,
+    resolve_kind,
+)
 from churnrisk.errors import ChurnriskError
 
 __all__ = [
@@ -34,11 +42,9 @@ __all__ = [
     "churn_type",
     "order_spells",
     "resolve_definition",
+    "source_spells",
     "subscription_spells",
 ]
-
-#: Default inactivity window for order data: no order for 90 days means the customer has left.
-DEFAULT_INACTIVITY_DAYS = 90
 
 #: ``end_reason`` values (regular expression, case-insensitive) that mean the payment failed.
 INVOLUNTARY_REASON = r"(?i)payment|card|billing|dunning|declin|involuntary|non.?pay|unpaid|expired"
@@ -62,12 +68,6 @@ def _require(frame: pl.DataFrame, name: str, columns: tuple[str, ...]) -> None:
             f"{name} lacks the column(s) {missing}; it has {frame.columns}. "
             "Suggestion: map your column names in the config file."
         )
-
-
-def _check_days(value: float, name: str) -> float:
-    if not value >= 0:  # also refuses NaN
-        raise ChurnriskError(f"The '{name}' parameter must be a number of days >= 0. Got {value!r} instead.")
-    return value
 
 
 def shift_within(expr: pl.Expr, n: int = 1, *, by: str = "customer_id") -> pl.Expr:
@@ -160,7 +160,7 @@ def subscription_spells(
     """
     frame = _polars(subscriptions, "subscriptions")
     _require(frame, "subscriptions", ("customer_id", "started_at"))
-    gap = timedelta(days=_check_days(reactivation_gap_days, "reactivation_gap_days"))
+    gap = timedelta(days=check_days(reactivation_gap_days, "reactivation_gap_days", minimum=0, whole=False))
     end = pl.col("ended_at") if "ended_at" in frame.columns else pl.lit(None, pl.Datetime("us"))
     columns = [pl.col("customer_id"), pl.col("started_at").alias("start"), end.alias("end")]
     if "end_reason" in frame.columns:
@@ -168,18 +168,20 @@ def subscription_spells(
     return merge_intervals(frame.select(columns), gap=gap)
 
 
-def order_spells(orders: pl.DataFrame | pd.DataFrame, *, inactivity_days: int) -> pl.DataFrame:
+@renamed(inactivity_days="lookback")
+def order_spells(orders: pl.DataFrame | pd.DataFrame, *, lookback: int) -> pl.DataFrame:
     """Activity spells from orders: an order at ``t`` makes the customer active on ``[t, t + window)``.
 
     So a customer is active at ``t`` when they ordered in ``(t - window, t]``; the spell ends
-    ``inactivity_days`` after their last order of a run. Overlapping or touching windows merge.
+    ``lookback`` days after their last order of a run. Overlapping or touching windows merge.
 
     Parameters
     ----------
     orders : DataFrame
         ``customer_id`` and ``ordered_at``.
-    inactivity_days : int
-        The inactivity window (``--inactivity-days``, default :data:`DEFAULT_INACTIVITY_DAYS`).
+    lookback : int
+        The inactivity window in days (``--lookback``; the rates' default is
+        :data:`DEFAULT_INACTIVITY_DAYS`).
 
     Returns
     -------
@@ -192,16 +194,12 @@ def order_spells(orders: pl.DataFrame | pd.DataFrame, *, inactivity_days: int) -
     >>> from datetime import datetime as dt
     >>> orders = pl.DataFrame({"customer_id": [1, 1, 1],
     ...                        "ordered_at": [dt(2024, 1, 1), dt(2024, 1, 31), dt(2024, 6, 1)]})
-    >>> [(s.day, e.day) for s, e in order_spells(orders, inactivity_days=30).select("start", "end").rows()]
+    >>> [(s.day, e.day) for s, e in order_spells(orders, lookback=30).select("start", "end").rows()]
     [(1, 1), (1, 1)]
     """
     frame = _polars(orders, "orders")
     _require(frame, "orders", ("customer_id", "ordered_at"))
-    if not (isinstance(inactivity_days, int | float) and inactivity_days > 0):
-        raise ChurnriskError(
-            f"The 'inactivity_days' parameter must be a positive number of days. Got {inactivity_days!r}."
-        )
-    window = timedelta(days=inactivity_days)
+    window = timedelta(days=check_days(lookback, "lookback", whole=False))
     intervals = frame.select(
         "customer_id", pl.col("ordered_at").alias("start"), (pl.col("ordered_at") + window).alias("end")
     )
@@ -254,7 +252,7 @@ def churn_type(
     """
     events = _polars(churned, "churned")
     _require(events, "churned", ("customer_id", "churned_at"))
-    window = timedelta(days=_check_days(window_days, "window_days"))
+    window = timedelta(days=check_days(window_days, "window_days", minimum=0, whole=False))
     events = events.select("customer_id", pl.col("churned_at").cast(pl.Datetime("us"))).with_row_index("_row")
     failed = _unrecovered_failure(store.get("payments"), events, window)
     by_reason = _payment_end_reason(store.get("subscriptions"), events)
@@ -310,29 +308,15 @@ def _payment_end_reason(subscriptions: pl.DataFrame | None, events: pl.DataFrame
 
 
 #: The churn definitions shared by the historical rates and the point-in-time labels.
-DEFINITIONS = ("subscription", "inactivity")
+DEFINITIONS = KINDS
+#: Checks a kind of churn definition against a store (see :func:`churnrisk.definition.resolve_kind`).
+resolve_definition = resolve_kind
 
 
-def resolve_definition(store: Any, definition: str | None) -> str:
-    """Check a churn definition against a store; ``None`` picks one from the store's tables.
-
-    ``subscription`` when the store has subscriptions, else ``inactivity``. Works for any store that
-    answers ``"orders" in store`` (the in-process one and the Spark one).
-    """
-    if definition is None:
-        return "subscription" if "subscriptions" in store else "inactivity"
-    if definition not in DEFINITIONS:
-        raise ChurnriskError(
-            f"The 'definition' parameter must be one of {list(DEFINITIONS)}. Got {definition!r} instead."
-        )
-    if definition == "subscription" and "subscriptions" not in store:
-        raise ChurnriskError(
-            "the subscription churn definition needs a 'subscriptions' table. "
-            "Suggestion: use the inactivity definition for order data."
-        )
-    if definition == "inactivity" and "orders" not in store and "activity" not in store:
-        raise ChurnriskError(
-            "the inactivity churn definition needs an 'orders' or 'activity' table. "
-            "Suggestion: use the subscription definition for subscription data."
-        )
-    return definition
+def source_spells(store: Any, source: SpellSource) -> pl.DataFrame:
+    """The spells of one declared source (:class:`~churnrisk.definition.SpellSource`), with Polars."""
+    frame = store[source.table]
+    if source.window is None:
+        return subscription_spells(frame, reactivation_gap_days=source.gap_days)
+    events = frame.select("customer_id", pl.col(source.time).alias("ordered_at"))
+    return order_spells(events, lookback=source.window)

@@ -29,12 +29,13 @@ Reading never stops at the first problem. Problems found while reading are kept 
 from __future__ import annotations
 
 import codecs
+import functools
 import io
 import os
 import tomllib
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -259,6 +260,7 @@ class EventStore:
         config: StoreConfig | None = None,
         encoding: str | None = None,
         columns: Mapping[str, Collection[str] | None] | None = None,
+        until: datetime | None = None,
     ) -> EventStore:
         """Read every contract table found in ``folder`` (``<table>.csv`` or ``<table>.parquet``).
 
@@ -269,6 +271,11 @@ class EventStore:
         ``columns`` reads only the tables it names and, of each, only the given contract columns
         and the required ones (``None``: every column), e.g. what the features use
         (:func:`churnrisk.features.feature_inputs`): Parquet files are then read in part.
+
+        ``until`` (naive, as the event times are) reads only the rows of a Parquet file whose event
+        time is at or before it, or missing (the rows validation must see), as a database does:
+        the files' statistics skip whole row groups of later events. CSV files are read whole.
+        :meth:`time_span` still covers every event of the files.
         """
         config = config or StoreConfig()
         folder = Path(folder)
@@ -280,8 +287,11 @@ class EventStore:
             )
         if encoding is not None:
             _check_encoding(encoding)
+        if until is not None and until.tzinfo is not None:  # times are stored in UTC, without a zone
+            until = until.astimezone(UTC).replace(tzinfo=None)
         raw: dict[str, pl.DataFrame] = {}
         problems: list[Problem] = []
+        cut: list[tuple[Path, str]] = []  # the files read up to ``until``, and their time column
         for name in TABLES if columns is None else [t for t in TABLES if t in columns]:
             table_config = config.table(name)
             path = _find_file(folder, name, table_config, problems)
@@ -289,10 +299,16 @@ class EventStore:
                 continue
             table_encoding = encoding or table_config.get("encoding") or config.encoding
             wanted = None if columns is None else _wanted(name, columns[name], table_config)
-            frame = _read_file(name, path, table_encoding, table_config, problems, wanted)
+            time = _up_to(name, path, table_config, until)
+            up_to = None if time is None else (time, until)
+            frame = _read_file(name, path, table_encoding, table_config, problems, wanted, up_to)
             if frame is not None:
                 raw[name] = frame
-        return _build(raw, config, problems=problems, source=str(folder))
+            cut += [] if time is None else [(path, time)]
+        store = _build(raw, config, problems=problems, source=str(folder))
+        if cut:  # asked for only when someone needs the end of the data (labels do, features do not)
+            store.span = functools.partial(_files_span, cut)
+        return store
 
 
 # ---------------------------------------------------------------------- reading files
@@ -354,15 +370,26 @@ def _read_file(
     table_config: Mapping[str, Any],
     problems: list[Problem],
     wanted: set[str] | None = None,
+    up_to: tuple[str, datetime | None] | None = None,
 ) -> pl.DataFrame | None:
+    """One table's file as it is (text for CSV); ``up_to``: a Parquet file's rows whose time
+    column is at or before the given time, or missing."""
     if path.stat().st_size == 0:
         problems.append(Problem(name, None, f"{path.name} is empty (not even a header)"))
         return None
     frame: pl.DataFrame | None
     try:
         if path.suffix.lower() == ".parquet":
-            keep = None if wanted is None else [c for c in pl.read_parquet_schema(path) if c in wanted]
-            frame = pl.read_parquet(path, columns=keep or None)  # none of them: all, to report
+            schema = pl.read_parquet_schema(path)
+            # none of the wanted columns: all of them, to report what is missing
+            keep = [c for c in schema if wanted is None or c in wanted] or list(schema)
+            rows = pl.scan_parquet(path).select(keep)
+            if up_to is not None:
+                time = pl.col(up_to[0])
+                rows = rows.filter(time.is_null() | (time <= up_to[1]))
+            frame = _contiguous(rows.collect())
+            if frame.height == 0 and up_to is not None and _has_rows(path):
+                return frame  # every event is later: none yet, which is no problem
         else:
             frame = _read_csv(name, path, encoding, str(table_config.get("separator", ",")), problems)
             if frame is not None and "separator" not in table_config:
@@ -384,6 +411,54 @@ def _read_file(
         )
         return None
     return frame
+
+
+def _up_to(name: str, path: Path, table_config: Mapping[str, Any], until: datetime | None) -> str | None:
+    """The column of an event table's Parquet file to read ``until`` on: its event time, when the
+    file holds naive times (other files are read whole, and their times parsed as usual). The
+    customers are all read: an event's customer may sign up after ``until``."""
+    time = TABLES[name].time
+    if until is None or time is None or name == "customers" or path.suffix.lower() != ".parquet":
+        return None
+    column = str(table_config.get("columns", {}).get(time, time))
+    try:
+        dtype = pl.read_parquet_schema(path).get(column)
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # reading the file reports it
+    return column if isinstance(dtype, pl.Datetime) and dtype.time_zone is None else None
+
+
+def _has_rows(path: Path) -> bool:
+    return bool(pl.scan_parquet(path).select(pl.len()).collect().item())
+
+
+def _files_span(files: list[tuple[Path, str]]) -> Span:
+    """The earliest and latest time of every row of the given Parquet files and time columns."""
+    bounds = [
+        pl.scan_parquet(path).select(low=pl.col(column).min(), high=pl.col(column).max()).collect().row(0)
+        for path, column in files
+    ]
+    lows = [low for low, _ in bounds if low is not None]
+    highs = [high for _, high in bounds if high is not None]
+    return (min(lows) if lows else None, max(highs) if highs else None)
+
+
+def _contiguous(frame: pl.DataFrame) -> pl.DataFrame:
+    """Numbers and times in one buffer each: a Parquet file comes in row groups, and a column of
+    many chunks is copied every time it becomes a numpy array (the features make several, each as
+    large as the table). Column by column, so that one column at most is held twice."""
+    return pl.DataFrame([_one_buffer(frame.drop_in_place(name)) for name in list(frame.columns)])
+
+
+def _one_buffer(column: pl.Series) -> pl.Series:
+    if column.n_chunks() == 1 or not (column.dtype.is_numeric() or column.dtype.is_temporal()):
+        return column
+    if column.has_nulls():
+        return column.rechunk()
+    # Copied by numpy: its memory goes back to the system as soon as the table is dropped (a
+    # Polars buffer's only after a while), which lowers the peak of a command that drops tables
+    # as it goes.
+    return pl.Series(column.name, column.to_physical().to_numpy()).cast(column.dtype)
 
 
 def _read_csv(

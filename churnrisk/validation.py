@@ -138,8 +138,9 @@ def load_store(
         Read (and check) only these tables and columns of a folder, see
         :meth:`EventStore.from_folder` (e.g. :func:`churnrisk.features.feature_inputs`).
     until : datetime, optional
-        A database reads (and so checks) only the events up to ``until``, e.g. a cutoff; a folder
-        is read whole. Results at or before ``until`` are the same either way.
+        A database, and a folder's Parquet files, read (and so check) only the events up to
+        ``until``, e.g. a cutoff; CSV files are read whole. Results at or before ``until`` are the
+        same either way, and the time span of the store is that of all the data.
 
     Returns
     -------

@@ -7,11 +7,11 @@ Order data have two models, validated out of time on the same holdout:
 * ``"features"``: gradient boosting with a Poisson loss on the point-in-time features (plus the
   BG/NBD forecast as one of them), trained on stacked cutoffs to predict the next horizon's revenue.
 
-The holdout is the horizon that ends at ``as_of``: both models are fitted on what was known at
-``as_of - horizon`` and compared with the revenue that followed, next to the anchor "last period's
+The holdout is the horizon that ends at ``cutoff``: both models are fitted on what was known at
+``cutoff - horizon`` and compared with the revenue that followed, next to the anchor "last period's
 revenue" (the revenue of the horizon before). ``method="auto"`` keeps the model with the lower root
 mean squared error (not the absolute error: most customers' median revenue is 0, and the absolute
-error rewards predicting 0) and refits it at ``as_of``. Subscription data: ``expected_revenue = MRR x
+error rewards predicting 0) and refits it at ``cutoff``. Subscription data: ``expected_revenue = MRR x
 expected active months``, the months from the Kaplan-Meier curve of relationship lengths, conditional
 on each customer's tenure (:func:`churnrisk.horizons.kaplan_meier`), checked on the same kind of
 holdout beside "last period's revenue" and "MRR with no churn".
@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import polars as pl
 
+from churnrisk._deprecation import renamed
 from churnrisk.errors import ChurnriskError
 
 __all__ = ["VALUE_METHODS", "ValueForecast", "predict_value"]
@@ -47,7 +48,7 @@ class ValueForecast:
     ----------
     table : pandas.DataFrame
         One row per customer: ``customer_id, expected_orders, expected_revenue, p_alive,
-        p_alive_end`` (order data; ``p_alive_end`` = P(alive at as_of + horizon)) or
+        p_alive_end`` (order data; ``p_alive_end`` = P(alive at cutoff + horizon)) or
         ``customer_id, mrr, expected_months, expected_revenue, p_active_end`` (subscriptions), and
         ``expected_margin`` when a margin is given.
     method : str
@@ -62,20 +63,21 @@ class ValueForecast:
     evaluation: pd.DataFrame | None
 
 
+@renamed(as_of="cutoff")
 def predict_value(
     store: Any,
     *,
     horizon: int,
-    as_of: Any = None,
+    cutoff: Any = None,
     margin: float | None = None,
     method: str = "auto",
     definition: str | None = None,
     random_state: int | None = 0,
 ) -> ValueForecast:
-    """Expected orders and revenue of every customer over the ``horizon`` days after ``as_of``.
+    """Expected orders and revenue of every customer over the ``horizon`` days after ``cutoff``.
 
-    Order data: every customer with an order up to ``as_of``; subscription data: every customer
-    subscribed at ``as_of``. Nothing after ``as_of`` is used, for the forecast or its holdout.
+    Order data: every customer with an order up to ``cutoff``; subscription data: every customer
+    subscribed at ``cutoff``. Nothing after ``cutoff`` is used, for the forecast or its holdout.
 
     Parameters
     ----------
@@ -83,7 +85,7 @@ def predict_value(
         Order data (``orders``) or subscription data (``subscriptions``).
     horizon : int
         Days ahead.
-    as_of : date-like, optional
+    cutoff : date-like, optional
         The day of the forecast (default: the last event in the store). Only events up to it are used.
     margin : float, optional
         Gross margin in [0, 1]: adds ``expected_margin = expected_revenue x margin``.
@@ -109,7 +111,7 @@ def predict_value(
         raise ChurnriskError(
             f"The 'method' parameter must be one of {VALUE_METHODS}. Got {method!r} instead."
         )
-    cutoff = data_end(store) if as_of is None else to_cutoff(as_of, "as_of")
+    cutoff = data_end(store) if cutoff is None else to_cutoff(cutoff, "cutoff")
     days = int(horizon)
     if resolve_definition(store, definition) == "subscription":
         forecast = _subscription_forecast(store, cutoff, days)

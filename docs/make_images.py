@@ -22,10 +22,14 @@ import matplotlib.pyplot as plt  # noqa: E402 - after choosing the non-interacti
 from churnrisk import EventStore, plots  # noqa: E402
 from churnrisk.contract import TABLES  # noqa: E402
 from churnrisk.demo import make_demo_data  # noqa: E402
-from churnrisk.evaluation import baseline_scores, evaluate_model  # noqa: E402
-from churnrisk.model import default_cutoffs, train_model  # noqa: E402
+from churnrisk.evaluation import baseline_scores  # noqa: E402
 from churnrisk.rates import churn_rates  # noqa: E402
 from churnrisk.scoring import score_store  # noqa: E402
+from churnrisk.training import default_cutoffs  # noqa: E402
+from churnrisk.workflow import (
+    evaluate_model,  # noqa: E402
+    train_model,  # noqa: E402
+)
 
 HORIZON = 60
 DPI = 110

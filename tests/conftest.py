@@ -43,3 +43,21 @@ def demo_folder(demo_store, tmp_path_factory) -> Path:
     for name, frame in demo_store.tables.items():
         frame.write_parquet(folder / f"{name}.parquet")
     return folder
+
+
+@pytest.fixture(scope="session")
+def paused_demo_store(demo_store):
+    """The demo store with pauses of 0 to 39 days before a customer's next subscription row (the demo
+    has none), for grace periods: each row followed by another ends ``customer_id % 40`` days early,
+    if it can."""
+    import polars as pl
+
+    from churnrisk.store import EventStore
+
+    subs = demo_store["subscriptions"].sort("customer_id", "started_at")
+    followed = pl.col("customer_id") == pl.col("customer_id").shift(-1)
+    early = pl.col("ended_at") - pl.duration(days=pl.col("customer_id") % 40)
+    subs = subs.with_columns(
+        ended_at=pl.when(followed & (early > pl.col("started_at"))).then(early).otherwise(pl.col("ended_at"))
+    )
+    return EventStore({**demo_store.tables, "subscriptions": subs})

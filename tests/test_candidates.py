@@ -103,3 +103,27 @@ def test_training_summary_says_who_won_and_by_how_much():
     frame = selection_frame({"candidates": {"gbm": {"log_loss": 0.5, "roc_auc": 0.7, "n": 10.0}}})
     assert list(frame.columns) == ["candidate", "log_loss", "roc_auc", "n"]
     assert frame["n"].tolist() == [10] and frame["n"].dtype.kind == "i"
+
+
+def test_a_linear_candidate_learns_from_a_seeded_sample_of_at_most_linear_rows(monkeypatch):
+    import churnrisk.candidates as candidates
+
+    X, y = _rows(4000)  # noqa: N806
+    schema = {"purchases_recency": "number", "noise": "number"}
+    pipelines = candidate_pipelines(schema, model="auto")
+    train = np.arange(4000) < 3000
+    monkeypatch.setattr(candidates, "LINEAR_ROWS", 1000)
+    thinned = candidates._fit_rows(pipelines["logistic"], train)
+    assert thinned.sum() == 1000 and not thinned[3000:].any()  # only training rows, exactly the cap
+    assert np.array_equal(thinned, candidates._fit_rows(pipelines["logistic"], train))  # deterministic
+    assert candidates._fit_rows(pipelines["gbm"], train) is train  # boosting learns from every row
+    monkeypatch.setattr(candidates, "LINEAR_ROWS", 3000)
+    assert candidates._fit_rows(pipelines["logistic"], train) is train  # at the cap: untouched
+    # the selected logistic model is the one fitted on the sample
+    monkeypatch.setattr(candidates, "LINEAR_ROWS", 1000)
+    _, selection = select_model({"logistic": pipelines["logistic"]}, X, y, train, ~train)
+    direct = fit_calibrated(candidate_pipelines(schema, model="logistic")["logistic"], X[thinned], y[thinned],
+                            X[~train], y[~train])  # fmt: skip
+    assert selection.table.loc["logistic", "log_loss"] == pytest.approx(
+        log_loss(y[~train], direct.predict_proba(X[~train])[:, 1]), rel=1e-9
+    )

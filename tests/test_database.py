@@ -295,8 +295,8 @@ def test_scores_equal(demo_database, demo_folder, as_of):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelVersionWarning)  # a model from other library versions warns
         model = load_model(MODEL)
-    ours = score_store(model, load_store(demo_database, until=as_of), as_of=as_of)
-    theirs = score_store(model, load_store(demo_folder), as_of=as_of)
+    ours = score_store(model, load_store(demo_database, until=as_of), cutoff=as_of)
+    theirs = score_store(model, load_store(demo_folder), cutoff=as_of)
     pd.testing.assert_frame_equal(ours, theirs)
 
 

@@ -474,6 +474,19 @@ def test_rows_asked_for_outside_the_population_are_missing(features):
     assert_frame_equal(inside, features.loc[[1, 3]])
 
 
+@pytest.mark.parametrize("asked", [[1, 3], [2], [3, 4, 5, 99], []])
+def test_features_of_some_customers_are_read_from_their_events_alone(features, asked):
+    """``customers=`` (scoring a store block by block) picks their events out first: the rows of
+    those of them in the population (4 signs up after the cutoff, 5 has no event by then, 99 is
+    unknown), with the values the whole store gives; text is said the same (its categories are
+    those present)."""
+    got = build_features(EventStore.from_frames(_tables()), CUTOFF, windows=(30, 90), customers=asked)
+    inside = [i for i in asked if i in features.index]
+    assert got.index.tolist() == inside
+    assert list(got.columns) == list(features.columns)
+    assert_frame_equal(got, features.loc[inside], check_categorical=False)
+
+
 def test_text_customer_ids_give_the_same_features(features):
     tables = {
         name: frame.assign(customer_id=frame["customer_id"].map(lambda i: f"c{i:02d}"))

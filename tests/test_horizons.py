@@ -396,10 +396,10 @@ def test_horizon_model_saves_loads_and_scores(horizon_model, demo_store, tmp_pat
 
     path = save_model(horizon_model, tmp_path / "horizons.skops")
     loaded = load_model(path)  # only allow-listed types: no code from the file runs
-    scores = score_store(loaded, demo_store, as_of="2024-12-30")
+    scores = score_store(loaded, demo_store, cutoff="2024-12-30")
     assert scores.columns[-3:].tolist() == ["p_churn_30d", "p_churn_90d", "expected_lifetime_days"]
     np.testing.assert_allclose(scores["churn_probability"], scores["p_churn_30d"])
-    again = score_store(horizon_model, demo_store, as_of="2024-12-30")
+    again = score_store(horizon_model, demo_store, cutoff="2024-12-30")
     pd.testing.assert_frame_equal(scores, again)
 
 
@@ -436,9 +436,9 @@ def test_revenue_at_risk_from_expected_value(horizon_model, demo_store):
     from churnrisk.scoring import score_store
     from churnrisk.value import predict_value
 
-    value = predict_value(demo_store, horizon=365, as_of="2024-12-30", definition="subscription")
+    value = predict_value(demo_store, horizon=365, cutoff="2024-12-30", definition="subscription")
     expected = value.table.set_index("customer_id")["expected_revenue"]
-    scores = score_store(horizon_model, demo_store, as_of="2024-12-30", revenue=expected)
+    scores = score_store(horizon_model, demo_store, cutoff="2024-12-30", revenue=expected)
     weights = expected.reindex(scores["customer_id"]).fillna(0).to_numpy()
     np.testing.assert_allclose(scores["revenue_at_risk"], scores["churn_probability"] * weights)
     assert scores["revenue_at_risk"].sum() > 0

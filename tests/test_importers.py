@@ -417,7 +417,7 @@ def test_snapshot_numeric_text_and_blanks(tmp_path):
         "4472-LVYGI,0, ,Two year,No\n"
         "3668-QPYBK,2,108.15,,Yes\n"
     )
-    frame, report = import_snapshot(path, id_col="customerID", return_report=True)
+    frame, report = import_snapshot(path, customer_col="customerID", return_report=True)
     expected = pd.DataFrame(
         {
             "customerID": pd.Series(["7590-VHVEG", "4472-LVYGI", "3668-QPYBK"], dtype="str"),
@@ -431,6 +431,13 @@ def test_snapshot_numeric_text_and_blanks(tmp_path):
     assert frame["TotalCharges"].dtype == "float64"
     assert report.missing == {"tenure": 0, "TotalCharges": 1, "Contract": 1}
     assert report.rows_out == {"rows": 3, "churners": 1}
+
+
+def test_snapshot_old_id_col_warns_and_still_works():
+    raw = pd.DataFrame({"id": [1, 2], "Churn": ["yes", "no"]})
+    with pytest.warns(DeprecationWarning, match="'id_col'.*'customer_col'"):
+        frame = import_snapshot(raw, id_col="id")
+    assert frame.to_dict("list") == {"id": ["1", "2"], "Churn": [1, 0]}  # ids kept as text
 
 
 def test_snapshot_rows_without_label_are_dropped_and_counted():
@@ -447,8 +454,12 @@ def test_snapshot_rows_without_label_are_dropped_and_counted():
         (pd.DataFrame({"Churn": [1], "exited": [0]}), {}, r"several columns \['Churn', 'exited'\]"),
         (pd.DataFrame({"Churn": [1]}), {"label": "Exited"}, r"label column 'Exited' is not in the table"),
         (pd.DataFrame({"Churn": ["yes", "maybe"]}), {}, r"not yes/no.*'maybe'.*1 rows"),
-        (pd.DataFrame({"id": ["a", "a"], "Churn": [1, 0]}), {"id_col": "id"}, r"1 repeated values"),
-        (pd.DataFrame({"id": ["a", "b"], "Churn": [1, 0]}), {"id_col": "key"}, r"id column 'key' is not"),
+        (pd.DataFrame({"id": ["a", "a"], "Churn": [1, 0]}), {"customer_col": "id"}, r"1 repeated values"),
+        (
+            pd.DataFrame({"id": ["a", "b"], "Churn": [1, 0]}),
+            {"customer_col": "key"},
+            r"id column 'key' is not",
+        ),
     ],
 )
 def test_snapshot_user_errors(frame, kwargs, message):

@@ -12,6 +12,7 @@ import churnrisk
 
 LOADED_BY_THEIR_COMMANDS = [
     "sklearn",
+    "scipy",
     "matplotlib",
     "skops",
     "pyspark",

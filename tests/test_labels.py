@@ -165,7 +165,7 @@ def test_inactivity_churn_rate_equals_the_historical_lost_churn_rate(demo_store)
     from churnrisk.rates import churn_rates
 
     # quarters of 92 days (July-September, October-December): horizon = look-back = inactivity window
-    rates = churn_rates(demo_store, period="quarter", definition="inactivity", inactivity_days=92)
+    rates = churn_rates(demo_store, period="quarter", definition="inactivity", lookback=92)
     periods = [p for p in _monthly_periods(rates) if p[1] == 92]
     assert periods
     for start, days, rate in periods:

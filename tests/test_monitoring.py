@@ -15,9 +15,11 @@ import pytest
 
 from churnrisk.drift import bin_shares, bin_values, drift_table, feature_profile, psi
 from churnrisk.errors import ChurnriskError
-from churnrisk.model import ChurnModel, cutoff_range, train_model
+from churnrisk.model import ChurnModel
 from churnrisk.monitoring import Thresholds, monitor
 from churnrisk.store import EventStore
+from churnrisk.training import cutoff_range
+from churnrisk.workflow import train_model
 
 # --- drift.py, by hand ------------------------------------------------------------------------------------
 
@@ -79,6 +81,13 @@ def test_thresholds_are_checked():
         Thresholds(max_psi=-1)
     with pytest.raises(ChurnriskError, match="'recent' threshold"):
         Thresholds(recent=0)
+
+
+def test_thresholds_given_keep_the_defaults_of_the_limits_not_given():
+    assert Thresholds.given(max_gap=0.1, max_psi=None, stale_days=None) == Thresholds(max_gap=0.1)
+    assert Thresholds.given() == Thresholds()
+    with pytest.raises(ChurnriskError, match="'auc_margin' threshold"):
+        Thresholds.given(auc_margin=-0.5)
 
 
 # --- a model trained mid-history, monitored on the whole demo history -------------------------------------
@@ -251,9 +260,9 @@ def test_past_score_lists_against_what_happened(model, demo_store, tmp_path):
     from churnrisk.scoring import score_store
 
     past, recent = pd.Timestamp("2024-09-30"), _end(demo_store)
-    scores = score_store(model, demo_store, as_of=past, n_reasons=1, top=25)  # 25 customers to call
+    scores = score_store(model, demo_store, cutoff=past, n_reasons=1, top=25)  # 25 customers to call
     write_table(scores, tmp_path / "2024-09.parquet")
-    write_table(score_store(model, demo_store, as_of=recent, n_reasons=1), tmp_path / "latest.csv")
+    write_table(score_store(model, demo_store, cutoff=recent, n_reasons=1), tmp_path / "latest.csv")
     (tmp_path / "notes.txt").write_text("not a score file", encoding="utf-8")
     result = monitor(model, demo_store, scores=tmp_path, since="2024-10-01")
     table = result.past_scores.set_index("file")

@@ -264,7 +264,7 @@ def test_order_data_revenue_from_existing_customers():
         }
     )
     store = EventStore.from_frames({"customers": pd.DataFrame({"customer_id": [1, 2, 3]}), "orders": orders})
-    table = churn_rates(store, period="month", inactivity_days=30)
+    table = churn_rates(store, period="month", lookback=30)
     # 30-day windows: 1 is active on [Jan 5, Feb 4) and [Feb 5, Mar 6); 2 on [Jan 20, Feb 19) and from Mar 1
     assert table["period_start"].tolist() == pd.to_datetime(["2024-01-01", "2024-02-01"]).tolist()
     feb = _row(table, 1)
@@ -301,3 +301,24 @@ def test_user_errors(options, match):
 
 def test_nan_constant():
     assert math.isnan(NaN)
+
+
+@pytest.mark.parametrize(
+    "name", ["churn_rates", "cohort_retention", "customer_lifetime_value", "churn_by_type", "winback_list"]
+)
+def test_old_inactivity_days_warns_and_still_works(name):
+    import churnrisk.rates
+
+    measure = getattr(churnrisk.rates, name)
+    orders = pd.DataFrame(
+        {
+            "customer_id": [1, 1, 2, 3],
+            "ordered_at": pd.to_datetime(["2024-01-05", "2024-02-20", "2024-01-20", "2024-03-30"]),
+            "amount": [10.0, 20, 5, 7],
+        }
+    )
+    store = EventStore.from_frames({"customers": pd.DataFrame({"customer_id": [1, 2, 3]}), "orders": orders})
+    expected = measure(store, lookback=30)
+    assert not expected.equals(measure(store, lookback=90)) or name == "winback_list"  # the option matters
+    with pytest.warns(DeprecationWarning, match="'inactivity_days'.*'lookback'"):
+        pd.testing.assert_frame_equal(measure(store, inactivity_days=30), expected)

@@ -127,3 +127,25 @@ def test_involuntary_writes_the_winback_list(subs_folder, tmp_path):
     winback = pd.read_csv(out)
     assert winback["customer_id"].tolist() == [1]
     assert winback["churn_type"].tolist() == ["involuntary"]
+
+
+@pytest.mark.parametrize("command", ["rates", "cohorts", "clv", "involuntary"])
+def test_lookback_keeps_its_old_name_inactivity_days_out_of_the_help(orders_folder, command):
+    csv = [command, str(orders_folder), "--format", "csv"]
+    shorter = _ok([*csv, "--lookback", "20"]).output
+    assert _ok([*csv, "--inactivity-days", "20"]).output == shorter
+    if command == "rates":
+        assert _ok(csv).output != shorter  # the default 90 days count other customers as lost
+    shown = " ".join(_ok([command, "--help"]).output.split())
+    assert "--lookback" in shown and "--inactivity-days" not in shown
+
+
+def test_the_command_line_choices_are_the_library_ones():
+    from typing import get_args
+
+    from churnrisk.cli._options import Kind, Period
+    from churnrisk.definition import KINDS
+    from churnrisk.rates import PERIODS
+
+    assert get_args(Period) == tuple(PERIODS)
+    assert get_args(Kind) == KINDS

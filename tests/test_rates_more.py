@@ -149,14 +149,14 @@ def test_clv_subscriptions():
 
 def test_clv_orders():
     store = _orders_store()
-    row = customer_lifetime_value(store, end="2024-03-05", inactivity_days=30, churn_rate=0.25).iloc[0]
+    row = customer_lifetime_value(store, end="2024-03-05", lookback=30, churn_rate=0.25).iloc[0]
     # January and February: orders a, b, d, f -> 4 orders by 3 customers, revenue 10 + 20 + 5 + 7
     assert (row.orders, row.customers, row.revenue) == (4, 3, 42)
     assert row.average_order_value == pytest.approx(10.5)
     assert row.purchase_frequency == pytest.approx(4 / 3 / 2)
     assert row.clv == pytest.approx(10.5 * 4 / 6 / 0.25)
     # pooled churn: nobody at January's start; of the 2 active on Feb 1, customer 2 is lost (next order 2025)
-    pooled = customer_lifetime_value(store, end="2024-03-05", inactivity_days=30).iloc[0]
+    pooled = customer_lifetime_value(store, end="2024-03-05", lookback=30).iloc[0]
     assert pooled.churn_rate == 0.5
     assert pooled.clv == pytest.approx(10.5 * 4 / 6 * 2)
 

@@ -243,7 +243,7 @@ def test_order_data_matches_brute_force_reference(raw, window):
     orders = _orders(raw)
     customers = pd.DataFrame({"customer_id": sorted(orders["customer_id"].unique())})
     store = EventStore.from_frames({"customers": customers, "orders": orders})
-    table = churn_rates(store, period="month", start=BOUNDS[0], end=BOUNDS[-1], inactivity_days=window)
+    table = churn_rates(store, period="month", start=BOUNDS[0], end=BOUNDS[-1], lookback=window)
     reference = _order_reference(orders, window)
     for column, ref in ORDER_COMPARED.items():
         assert table[column].tolist() == pytest.approx(reference[ref].tolist()), column

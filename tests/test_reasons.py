@@ -59,8 +59,9 @@ def test_event_model_reasons_use_the_feature_words(demo_model):
 
 @pytest.fixture(scope="module")
 def demo_model(demo_store):
-    from churnrisk.model import cutoff_range, train_model
     from churnrisk.scoring import score_store
+    from churnrisk.training import cutoff_range
+    from churnrisk.workflow import train_model
 
     cutoffs = cutoff_range("2023-07-01", "2024-10-01", every="1M")
     model = train_model(demo_store, cutoffs=cutoffs, horizon=60, definition="subscription", random_state=0)
@@ -68,8 +69,9 @@ def demo_model(demo_store):
 
 
 def test_reasons_name_the_true_cause_for_most_flagged_churners(demo_model, demo_store, demo_tables):
-    from churnrisk.model import feature_part, training_rows
+    from churnrisk.model import feature_part
     from churnrisk.scoring import score_features
+    from churnrisk.training import training_rows
 
     model, _ = demo_model
     cutoff = pd.Timestamp(model.metadata["cutoffs"]["test"][0])
@@ -164,6 +166,35 @@ def test_encoded_what_if_equals_full_re_prediction(toy_gbm):
         attributed = got != 0
         assert attributed.any()
         np.testing.assert_allclose(got[attributed], full[attributed], atol=1e-12)
+
+
+@pytest.mark.parametrize("by_column", [True, False], ids=["column-by-column", "whole-frame"])
+def test_binned_rows_predict_exactly_what_predict_proba_gives(toy_gbm, by_column, monkeypatch):
+    """The rows as the booster's bins, an unknown category and missing values included, give the
+    estimator's own probabilities bit for bit, and so do the stacked what-ifs; whether the columns
+    are encoded one at a time (the pipeline of ``make_pipeline``) or the frame through the pipeline."""
+    from churnrisk.model import EncodedRows
+
+    if not by_column:
+        monkeypatch.setattr(EncodedRows, "_layout", lambda self: None)
+    model, X = toy_gbm
+    rows = X.iloc[:300].copy()
+    rows.iloc[:5, rows.columns.get_loc("customer_segment")] = "never seen"  # goes where missing ones go
+    rows.iloc[5:10, rows.columns.get_loc("customer_segment")] = np.nan
+    rows.iloc[10:15, rows.columns.get_loc("activity_events_30d")] = np.nan
+    encoded = EncodedRows.of(model, rows)
+    assert encoded is not None and (encoded.layout is not None) == by_column
+    np.testing.assert_array_equal(encoded.proba(), model.estimator.predict_proba(rows)[:, 1])
+    support = ["support_complaints_30d", "customer_segment"]
+    cases = [
+        (np.arange(0, 300, 2), support),
+        (np.arange(0), ["activity_events_30d"]),
+        (np.arange(3, 40), support),
+    ]
+    for (chosen, columns), got in zip(cases, encoded.what_ifs(cases), strict=True):
+        typical = rows.iloc[chosen].assign(**{c: model.metadata["reference"][c] for c in columns})
+        expected = model.estimator.predict_proba(typical)[:, 1] if len(chosen) else np.empty(0)
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_a_family_on_its_safe_side_is_never_a_reason(toy_gbm):

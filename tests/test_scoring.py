@@ -9,14 +9,7 @@ import pandas as pd
 import pytest
 
 from churnrisk.errors import ChurnriskError
-from churnrisk.model import (
-    ChurnModel,
-    cutoff_range,
-    fit_calibrated,
-    input_schema,
-    make_pipeline,
-    prepare_features,
-)
+from churnrisk.model import ChurnModel, fit_calibrated, input_schema, make_pipeline, prepare_features
 from churnrisk.scoring import (
     SCORE_COLUMNS,
     contact_summary,
@@ -25,9 +18,11 @@ from churnrisk.scoring import (
     risk_tiers,
     score_features,
     score_store,
+    score_table,
     summarize,
 )
 from churnrisk.store import EventStore
+from churnrisk.training import cutoff_range
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +146,7 @@ def test_scores_mark_tiers_and_contacts_as_asked(toy):
 
 def test_scores_are_sorted_and_have_the_columns(toy):
     model, X = toy
-    scores = score_features(model, X, revenue=pd.Series(100.0, index=X.index), as_of="2024-01-01")
+    scores = score_features(model, X, revenue=pd.Series(100.0, index=X.index), cutoff="2024-01-01")
     assert tuple(scores.columns) == SCORE_COLUMNS
     assert scores["churn_probability"].is_monotonic_decreasing
     np.testing.assert_allclose(scores["revenue_at_risk"], 100 * scores["churn_probability"])
@@ -201,7 +196,7 @@ def test_recent_revenue_by_hand():
 
 @pytest.mark.slow
 def test_same_data_and_seed_give_identical_scores(demo_store):
-    from churnrisk.model import train_model
+    from churnrisk.workflow import train_model
 
     cutoffs = cutoff_range("2023-07-01", "2024-10-01", every="1M")
 
@@ -209,7 +204,7 @@ def test_same_data_and_seed_give_identical_scores(demo_store):
         model = train_model(
             demo_store, cutoffs=cutoffs, horizon=60, definition="subscription", random_state=7
         )
-        return score_store(model, demo_store, as_of="2024-12-01")
+        return score_store(model, demo_store, cutoff="2024-12-01")
 
     first, second = run(), run()
     pd.testing.assert_frame_equal(first, second)
@@ -236,6 +231,39 @@ def test_scoring_in_blocks_gives_the_same_list(toy, demo_store):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ModelVersionWarning)  # a model from other library versions warns
         demo = load_model(Path(__file__).resolve().parents[1] / "models" / "demo-subscription.skops")
-    whole = score_store(demo, demo_store, as_of="2024-10-31")
+    whole = score_store(demo, demo_store, cutoff="2024-10-31")
     assert len(whole) > 250 and whole["reasons"].str.len().gt(0).any()
-    pd.testing.assert_frame_equal(score_store(demo, demo_store, as_of="2024-10-31", block=101), whole)
+    pd.testing.assert_frame_equal(score_store(demo, demo_store, cutoff="2024-10-31", block=101), whole)
+
+
+def test_score_features_old_as_of_warns_and_still_works(toy):
+    model, X = toy
+    expected = score_features(model, X, cutoff="2024-01-01")
+    with pytest.warns(DeprecationWarning, match="'as_of'.*'cutoff'"):
+        got = score_features(model, X, as_of="2024-01-01")
+    pd.testing.assert_frame_equal(got, expected)
+    assert (got["as_of"] == pd.Timestamp("2024-01-01")).all()
+
+
+def test_score_table_old_id_column_warns_and_still_works(toy):
+    model, X = toy
+    table = X.reset_index().rename(columns={"customer_id": "cid"})
+    expected = score_table(model, table, customer_col="cid")
+    assert sorted(expected["customer_id"]) == list(X.index)
+    with pytest.warns(DeprecationWarning, match="'id_column'.*'customer_col'"):
+        pd.testing.assert_frame_equal(score_table(model, table, id_column="cid"), expected)
+
+
+def test_score_store_old_as_of_warns_and_still_works(demo_store):
+    import warnings
+
+    from churnrisk.modelfile import ModelVersionWarning, load_model
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ModelVersionWarning)  # a model from other library versions warns
+        demo = load_model(Path(__file__).resolve().parents[1] / "models" / "demo-subscription.skops")
+    expected = score_store(demo, demo_store, cutoff="2024-10-31", n_reasons=1)
+    assert (expected["as_of"] == pd.Timestamp("2024-10-31")).all()
+    with pytest.warns(DeprecationWarning, match="'as_of'.*'cutoff'"):
+        got = score_store(demo, demo_store, as_of="2024-10-31", n_reasons=1)
+    pd.testing.assert_frame_equal(got, expected)

@@ -53,12 +53,22 @@ def test_label_with_three_values_is_refused():
 
 
 def test_train_snapshot_reports_hold_out_metrics(random_state):
-    model = train_snapshot(_bank(), label="Exited", id_column="CustomerId", random_state=random_state)
+    model = train_snapshot(_bank(), label="Exited", customer_col="CustomerId", random_state=random_state)
     meta = model.metadata
     assert meta["kind"] == "snapshot" and meta["id_column"] == "CustomerId"
     assert meta["metrics"]["n"] == 100 and meta["rows"] == {"train": 300, "test": 100}
     assert meta["metrics"]["roc_auc"] > 0.6  # age drives the label
     assert "Surname" not in model.features and "RowNumber" not in model.features
+
+
+def test_old_id_column_warns_and_still_works(random_state):
+    with pytest.warns(DeprecationWarning, match="'id_column'.*'customer_col'"):
+        model = train_snapshot(_bank(200), label="Exited", id_column="CustomerId", random_state=random_state)
+    expected = train_snapshot(
+        _bank(200), label="Exited", customer_col="CustomerId", random_state=random_state
+    )
+    assert model.metadata["id_column"] == "CustomerId"
+    assert model.metadata["metrics"] == expected.metadata["metrics"]
 
 
 def test_missing_label_column_is_named():
@@ -71,7 +81,7 @@ def test_missing_label_column_is_named():
 @requires_shared_data
 def test_telco_roc_auc_at_least_0_845(random_state):
     table = read_snapshot(SHARED_DATA / "telco" / "Telco-Customer-Churn.csv")
-    model = train_snapshot(table, label="Churn", id_column="customerID", random_state=random_state)
+    model = train_snapshot(table, label="Churn", customer_col="customerID", random_state=random_state)
     print("Telco hold-out metrics:", model.metadata["metrics"])
     assert model.metadata["metrics"]["n"] == 1761
     assert model.metadata["metrics"]["roc_auc"] >= 0.845

@@ -356,3 +356,45 @@ def expected_ids(store, options):
     from churnrisk.labels import make_labels
 
     return make_labels(store, CUTOFF, **options).index.tolist()
+
+
+@pytest.mark.slow
+def test_spark_builds_the_training_set_and_train_reads_it_row_group_by_row_group(
+    spark, demo_store, demo_folder, tmp_path
+):
+    """Beyond one machine: Spark writes the training set as a Parquet dataset, train reads it."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from churnrisk.cli import app
+    from churnrisk.training import build_training_set, read_training_set
+
+    out = tmp_path / "training.parquet"
+    built = CliRunner().invoke(
+        app,
+        ["training-set", str(demo_folder), "--engine", "spark", "--definition", "subscription",
+         "--horizon", "30", "--windows", "30,90", "--first-cutoff", "2024-03-15",
+         "--last-cutoff", "2024-12-15", "--every", "3M", "-o", str(out)],
+    )  # fmt: skip
+    assert built.exit_code == 0, built.output
+    assert len(list(out.glob("part-*.parquet"))) >= 1 and (out / "_churnrisk.json").exists()
+    expected = build_training_set(demo_store, ["2024-03-15", "2024-06-15", "2024-09-15", "2024-12-15"],
+                                  definition="subscription", horizon=30, windows=(30, 90))  # fmt: skip
+    got = read_training_set(out)
+    assert (got.attrs["definition"], got.attrs["horizon"], got.attrs["windows"]) == (
+        "subscription",
+        30,
+        [30, 90],
+    )
+    pd.testing.assert_frame_equal(
+        got, expected, check_exact=False, rtol=1e-9, atol=1e-9, check_dtype=False, check_categorical=False
+    )
+    model = tmp_path / "model.skops"
+    trained = CliRunner().invoke(
+        app, ["train", str(demo_folder), "--training-set", str(out), "--model", "logistic", "-o", str(model)]
+    )
+    assert trained.exit_code == 0, trained.output
+    meta = json.loads(model.with_suffix(".json").read_text())
+    assert (meta["horizon"], meta["windows"]) == (30, [30, 90])
+    assert meta["cutoffs"]["test"] == ["2024-09-15"]  # December is censored: not a labelled cutoff

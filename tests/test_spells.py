@@ -106,7 +106,9 @@ def test_order_spells_window():
             (2, dt(2024, 1, 5), dt(2024, 2, 4), "inactivity"),
         ]
     )
-    assert_frame_equal(order_spells(orders, inactivity_days=30), expected)
+    assert_frame_equal(order_spells(orders, lookback=30), expected)
+    with pytest.warns(DeprecationWarning, match="'inactivity_days'.*'lookback'"):  # the old name
+        assert_frame_equal(order_spells(orders, inactivity_days=30), expected)
 
 
 def test_active_at_is_half_open():
@@ -126,8 +128,8 @@ def test_bad_gap_is_refused(bad):
 def test_missing_column_is_named():
     with pytest.raises(ChurnriskError, match="started_at"):
         subscription_spells(pl.DataFrame({"customer_id": [1]}))
-    with pytest.raises(ChurnriskError, match="inactivity_days"):
-        order_spells(pl.DataFrame({"customer_id": [1], "ordered_at": [dt(2024, 1, 1)]}), inactivity_days=0)
+    with pytest.raises(ChurnriskError, match="lookback"):
+        order_spells(pl.DataFrame({"customer_id": [1], "ordered_at": [dt(2024, 1, 1)]}), lookback=0)
 
 
 # ---------------------------------------------------------------------- churn type
@@ -219,5 +221,5 @@ def test_overlapping_order_windows_merge():
         {"customer_id": [1, 1, 1], "ordered_at": [dt(2024, 1, 10), dt(2024, 1, 1), dt(2024, 2, 20)]}
     )
     # windows [Jan 1, Jan 31) and [Jan 10, Feb 9) overlap; Feb 20 comes after a pause
-    spells = order_spells(orders, inactivity_days=30).select("start", "end").rows()
+    spells = order_spells(orders, lookback=30).select("start", "end").rows()
     assert spells == [(dt(2024, 1, 1), dt(2024, 2, 9)), (dt(2024, 2, 20), dt(2024, 3, 21))]

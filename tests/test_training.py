@@ -214,7 +214,7 @@ def test_customers_outside_the_population_at_one_cutoff_only():
 
 
 def test_append_keeps_32_bit_counts_and_merges_categories():
-    from churnrisk.training import _append
+    from churnrisk.training._storage import _append
 
     old = pd.DataFrame(
         {
@@ -249,7 +249,7 @@ def test_append_merges_text_of_different_pandas_dtypes():
     import polars as pl
 
     from churnrisk.features._build import to_pandas_column
-    from churnrisk.training import _append
+    from churnrisk.training._storage import _append
 
     old = pd.DataFrame({"group": to_pandas_column(pl.Series([None, None], dtype=pl.String))})  # no categories
     added = pd.DataFrame({"group": pd.Series(["promoter", None], dtype="string")})

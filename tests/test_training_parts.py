@@ -199,7 +199,7 @@ def test_cli_folder_then_append_then_train(demo_store, demo_folder, full, tmp_pa
 
 
 def test_train_model_on_a_stored_set_equals_training_from_the_store(demo_store, tmp_path):
-    from churnrisk.model import train_model
+    from churnrisk.workflow import train_model
 
     cutoffs = [T("2024-01-15"), T("2024-03-15"), T("2024-06-15"), T("2024-09-15")]
     folder = tmp_path / "train"
@@ -264,3 +264,41 @@ def test_a_second_writer_at_the_same_time_is_refused_and_touches_nothing(demo_st
         assert _state(july_folder) == before
     summary = append_training_set(july_folder, demo_store, CUTOFFS, **OPTIONS)  # once it has finished
     assert [c.date().isoformat() for c in summary.added] == ["2024-09-15", "2024-12-15"]
+
+
+def _as_spark_writes(frame: pd.DataFrame, folder, *, parts: int = 3, row_group: int = 500) -> None:
+    """``frame`` as a Parquet dataset: part files in order, several row groups each, and ``_SUCCESS``."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    folder.mkdir()
+    (folder / "_SUCCESS").write_bytes(b"")
+    bounds = [len(frame) * k // parts for k in range(parts + 1)]
+    for k, (a, b) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        table = pa.Table.from_pandas(frame.iloc[a:b], preserve_index=False)
+        pq.write_table(table, folder / f"part-{k:05d}-abc.snappy.parquet", row_group_size=row_group)
+
+
+def test_a_parquet_dataset_reads_row_group_by_row_group_and_trains(demo_store, full, tmp_path):
+    from churnrisk.training._storage import DATASET_META
+    from churnrisk.workflow import train_model
+
+    folder = tmp_path / "spark.parquet"
+    plain = full.astype({"churned": "float64", "churn_type": "object"})  # as Spark writes them
+    _as_spark_writes(plain, folder)
+    import pyarrow.parquet as pq
+
+    groups = [pq.ParquetFile(p).num_row_groups for p in sorted(folder.glob("part-*"))]
+    assert len(groups) == 3 and min(groups) > 1  # read across files and row groups
+    got = read_training_set(folder)
+    assert got.attrs == {}  # no options recorded: train must be told them
+    assert_frame_equal(got, full, check_exact=True, check_dtype=False, check_categorical=False)
+    assert got["churned"].dtype == "Int64" and got["churned"].isna().sum() == full["churned"].isna().sum()
+    (folder / DATASET_META).write_text(json.dumps({**OPTIONS, "windows": list(OPTIONS["windows"])}))
+    recorded = read_training_set(folder)
+    assert recorded.attrs["horizon"] == 30 and recorded.attrs["windows"] == [30, 90]
+    common = {"model": "logistic", "random_state": 0}
+    labelled = CUTOFFS[:3]  # December's 30 days run past the data
+    from_set = train_model(demo_store, training_set=folder, cutoffs=labelled, **common).metadata
+    direct = train_model(demo_store, cutoffs=labelled, **OPTIONS, **common).metadata
+    assert from_set["metrics"] == direct["metrics"] and from_set["rows"] == direct["rows"]

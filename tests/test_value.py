@@ -115,7 +115,7 @@ def test_subscription_value_is_mrr_times_expected_active_months():
     # At 2024-01-31 (day 30): durations 10 (ended), 25 (ended), 30 and 30 (open; customer 4's plan change at
     # day 5 is one relationship). KM: S = 3/4 after day 10, then at day 25 one of three at risk ends: 1/2.
     # Flat after day 25, so both open customers (tenure 30) expect all 60 days: S(90) / S(30) = 1.
-    forecast = predict_value(_subscription_store(), horizon=60, as_of="2024-01-31", margin=0.5)
+    forecast = predict_value(_subscription_store(), horizon=60, cutoff="2024-01-31", margin=0.5)
     assert forecast.method == "survival"
     table = forecast.table.set_index("customer_id")
     assert table.index.tolist() == [3, 4]
@@ -133,14 +133,14 @@ def test_subscription_value_conditions_on_tenure():
     # expect the whole horizon: what matters is survival beyond their own tenure.
     store = _subscription_store()
     for as_of in ("2024-01-10", "2024-01-21"):
-        table = predict_value(store, horizon=5, as_of=as_of).table
+        table = predict_value(store, horizon=5, cutoff=as_of).table
         np.testing.assert_allclose(table["expected_months"], 5 / (365.25 / 12))
 
 
 def test_subscription_value_out_of_time_check_by_hand():
     # Holdout at day 20: customers 2, 3, 4 open (tenure 20, past the only end at day 10), MRR 20, 30, 50,
     # each predicted 10 active days. Active in (day 20, day 30]: 5, 10, 10 days; in (day 10, day 20]: 10.
-    forecast = predict_value(_subscription_store(), horizon=10, as_of="2024-01-31")
+    forecast = predict_value(_subscription_store(), horizon=10, cutoff="2024-01-31")
     evaluation = forecast.evaluation
     assert evaluation is not None
     month = 365.25 / 12
@@ -159,7 +159,7 @@ def test_subscription_value_out_of_time_check_by_hand():
 
 def test_order_value_columns_and_one_time_buyers(demo_store):
     forecast = predict_value(
-        demo_store, horizon=90, as_of="2024-06-30", definition="inactivity", method="bgnbd"
+        demo_store, horizon=90, cutoff="2024-06-30", definition="inactivity", method="bgnbd"
     )
     table = forecast.table
     assert list(table.columns) == [
@@ -188,7 +188,7 @@ def test_order_value_columns_and_one_time_buyers(demo_store):
 def test_order_value_close_to_simulated_future(demo_tables, demo_store):
     # The demo simulates orders through 2024: value at mid-2024 against what the simulator then produced.
     as_of, days = datetime(2024, 6, 30), 180
-    forecast = predict_value(demo_store, horizon=days, as_of=as_of, definition="inactivity", method="bgnbd")
+    forecast = predict_value(demo_store, horizon=days, cutoff=as_of, definition="inactivity", method="bgnbd")
     table = forecast.table.set_index("customer_id")
     future = demo_store["orders"].filter(
         (pl.col("ordered_at") > as_of) & (pl.col("ordered_at") <= as_of + timedelta(days=days))
@@ -220,12 +220,14 @@ def test_order_value_close_to_simulated_future(demo_tables, demo_store):
 
 def test_auto_picks_the_model_with_the_lower_holdout_error(demo_store):
     forecast = predict_value(
-        demo_store, horizon=90, as_of="2024-09-30", definition="inactivity", random_state=0
+        demo_store, horizon=90, cutoff="2024-09-30", definition="inactivity", random_state=0
     )
     evaluation = forecast.evaluation
     assert evaluation is not None
     assert forecast.method == evaluation.loc[["bgnbd", "features"], "rmse"].idxmin()
-    again = predict_value(demo_store, horizon=90, as_of="2024-09-30", definition="inactivity", random_state=0)
+    again = predict_value(
+        demo_store, horizon=90, cutoff="2024-09-30", definition="inactivity", random_state=0
+    )
     pd.testing.assert_frame_equal(forecast.table, again.table)
 
 
@@ -249,8 +251,8 @@ def test_feature_value_uses_nothing_after_as_of(demo_store):
             for name, frame in demo_store.tables.items()
         }
     )
-    ours = predict_value(demo_store, horizon=60, as_of=as_of, definition="inactivity", method="features")
-    truncated = predict_value(cut, horizon=60, as_of=as_of, definition="inactivity", method="features")
+    ours = predict_value(demo_store, horizon=60, cutoff=as_of, definition="inactivity", method="features")
+    truncated = predict_value(cut, horizon=60, cutoff=as_of, definition="inactivity", method="features")
     pd.testing.assert_frame_equal(ours.table, truncated.table)
     pd.testing.assert_frame_equal(ours.evaluation, truncated.evaluation)
 
@@ -261,7 +263,7 @@ def test_feature_value_uses_nothing_after_as_of(demo_store):
         ({"horizon": 0}, "horizon"),
         ({"horizon": 30, "margin": 1.5}, "margin"),
         ({"horizon": 30, "method": "magic"}, "method"),
-        ({"horizon": 30, "as_of": "soon"}, "as_of"),
+        ({"horizon": 30, "cutoff": "soon"}, "cutoff"),
     ],
 )
 def test_bad_arguments_are_clear_errors(demo_store, options, message):
@@ -286,7 +288,7 @@ def test_cli_per_customer_value_writes_the_table(tmp_path):
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     written = pd.read_csv(out)
-    expected = predict_value(_subscription_store(), horizon=60, as_of="2024-01-31").table
+    expected = predict_value(_subscription_store(), horizon=60, cutoff="2024-01-31").table
     pd.testing.assert_frame_equal(written, expected, check_dtype=False)
     again = CliRunner().invoke(app, args)  # never over a file without --overwrite
     assert again.exit_code == 1 and "already exists" in again.output
@@ -318,13 +320,20 @@ def test_short_history_has_no_holdout_and_falls_back_to_bgnbd():
     store = EventStore.from_frames(
         {"customers": pd.DataFrame({"customer_id": [1, 2, 3, 4]}), "orders": orders}
     )
-    forecast = predict_value(store, horizon=90, as_of="2024-03-01")
+    forecast = predict_value(store, horizon=90, cutoff="2024-03-01")
     assert (forecast.method, forecast.evaluation) == ("bgnbd", None)
     assert forecast.table["customer_id"].tolist() == [1, 2, 3, 4]
     with pytest.raises(ChurnriskError, match="learn from"):
-        predict_value(store, horizon=90, as_of="2024-03-01", method="features")
+        predict_value(store, horizon=90, cutoff="2024-03-01", method="features")
 
 
 def test_subscription_value_before_any_subscription_is_a_clear_error():
     with pytest.raises(ChurnriskError, match="no subscription started by 2023-06-30"):
-        predict_value(_subscription_store(), horizon=30, as_of="2023-06-30")
+        predict_value(_subscription_store(), horizon=30, cutoff="2023-06-30")
+
+
+def test_old_as_of_warns_and_still_works():
+    expected = predict_value(_subscription_store(), horizon=60, cutoff="2024-01-31").table
+    with pytest.warns(DeprecationWarning, match="'as_of'.*'cutoff'"):
+        got = predict_value(_subscription_store(), horizon=60, as_of="2024-01-31").table
+    pd.testing.assert_frame_equal(got, expected)

@@ -1,6 +1,7 @@
-"""The typer application and what every command shares: error handling, output, common options.
+"""The typer application and what every command shares: error handling and output.
 
 Commands hold no logic: they parse arguments, call one library function and render its result.
+The options shared by several commands are declared once, in :mod:`churnrisk.cli._options`.
 """
 
 from __future__ import annotations
@@ -8,15 +9,14 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
-from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from churnrisk.errors import ChurnriskError, DataError
+from churnrisk.cli._memory import return_freed_memory
+from churnrisk.errors import ChurnriskError, DataError, OptionError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -33,48 +33,17 @@ app = typer.Typer(
 console = Console()
 err_console = Console(stderr=True)
 
-DATE_FORMATS = ["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-
-# Options shared by every command that reads an event store.
-# Text, not Path: a database URL (postgresql://..., duckdb:///...) would lose its "//" in a Path.
-DataArg = Annotated[
-    str,
-    typer.Argument(
-        help="Folder of event tables (<table>.csv or <table>.parquet), or a database URL "
-        "(postgresql://user@host:port/db, duckdb:///path/file.duckdb).",
-        show_default=False,
-    ),
-]
-ConfigOpt = Annotated[
-    Path | None, typer.Option("--config", help="TOML file mapping your table and column names.")
-]
-EncodingOpt = Annotated[
-    str | None, typer.Option("--encoding", help="Encoding of the CSV files (default UTF-8).")
-]
-AsOfOpt = Annotated[
-    datetime | None,
-    typer.Option("--as-of", formats=DATE_FORMATS, help="Date the data is as of (YYYY-MM-DD)."),
-]
-OutputOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--output",
-        "-o",
-        help="Write the result to this file (.csv or .parquet), or to a database URL with --table.",
-    ),
-]
-OverwriteOpt = Annotated[bool, typer.Option("--overwrite", help="Replace the output file if it exists.")]
-TableOpt = Annotated[
-    str | None,
-    typer.Option("--table", help="With a database URL as --output: the table to write ([schema.]name)."),
-]
-
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the package's own errors into a red message on stderr and exit code 1 (no traceback)."""
+    """Turn the package's own errors into a red message on stderr and exit code 1 (no traceback).
+
+    Options that do not go together are a usage error: typer's message and exit code 2.
+    """
     try:
         yield
+    except OptionError as exc:
+        raise typer.BadParameter(str(exc), param_hint=exc.option) from None
     except DataError as exc:
         render_problems(exc.problems)
         raise typer.Exit(code=1) from None
@@ -160,6 +129,7 @@ def _root(
     ] = False,
 ) -> None:
     """Predict which customers are about to leave, explain why, and measure past churn."""
+    return_freed_memory()  # the peak memory of a command is what it uses, not what it once freed
 
 
 def main() -> None:

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 from rich.table import Table
 
-from churnrisk.cli._app import (
-    AsOfOpt,
-    ConfigOpt,
-    DataArg,
-    EncodingOpt,
-    app,
-    console,
-    print_json,
-    render_problems,
-    user_errors,
-)
+from churnrisk.cli._app import app, console, print_json, render_problems, user_errors
+from churnrisk.cli._options import AsOfOpt, ConfigOpt, DataArg, EncodingOpt, TextFormatOpt
 from churnrisk.database import read_store
 from churnrisk.store import read_config
 from churnrisk.validation import validate
@@ -29,14 +18,12 @@ def validate_command(
     config: ConfigOpt = None,
     as_of: AsOfOpt = None,
     encoding: EncodingOpt = None,
-    fmt: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    fmt: TextFormatOpt = "text",
 ) -> None:
     """Check an event store against the data contract and report every problem at once.
 
     Exit code 0 when clean (warnings allowed), 1 when there are errors, 2 for usage errors.
     """
-    if fmt not in ("text", "json"):
-        raise typer.BadParameter(f"must be 'text' or 'json', got {fmt!r}", param_hint="--format")
     with user_errors():
         store = read_store(data, config=read_config(config), encoding=encoding)
         report = validate(store, as_of=as_of)

@@ -8,7 +8,8 @@ from typing import Annotated
 
 import typer
 
-from churnrisk.cli._app import DATE_FORMATS, app, console, frame_table, user_errors
+from churnrisk.cli._app import app, console, frame_table, user_errors
+from churnrisk.cli._options import DATE_FORMATS, FileFormatOpt
 
 
 @app.command("demo-data")
@@ -27,7 +28,7 @@ def demo_data_command(
             "--end", formats=DATE_FORMATS, help="Every event happens before this date (YYYY-MM-DD)."
         ),
     ] = datetime(2024, 12, 31),
-    fmt: Annotated[str, typer.Option("--format", help="parquet or csv.")] = "parquet",
+    fmt: FileFormatOpt = "parquet",
     overwrite: Annotated[
         bool, typer.Option("--overwrite", help="Write into a folder that is not empty, replacing the tables.")
     ] = False,
@@ -40,8 +41,6 @@ def demo_data_command(
 
     from churnrisk.demo import write_demo_data  # loaded only when this command runs
 
-    if fmt not in ("parquet", "csv"):
-        raise typer.BadParameter(f"must be 'parquet' or 'csv', got {fmt!r}", param_hint="--format")
     with user_errors():
         result = write_demo_data(
             out_dir,
@@ -49,7 +48,7 @@ def demo_data_command(
             seed=seed,
             start=start,
             end=end,
-            fmt=fmt,  # type: ignore[arg-type]
+            fmt=fmt,
             overwrite=overwrite,
         )
     table = Table("table", "file", "rows", title=f"Demo data in {out_dir}")

@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from churnrisk._io import write_table
-from churnrisk.cli._app import OverwriteOpt, app, console, frame_table, user_errors
+from churnrisk.cli._app import app, console, frame_table, user_errors
+from churnrisk.cli._options import FileFormatOpt, OverwriteOpt
 
 if TYPE_CHECKING:  # the importers are loaded only when an import command runs
     from churnrisk.importers import ImportReport, ImportResult
@@ -25,9 +26,6 @@ OutDirArg = Annotated[
     Path,
     typer.Argument(help="Folder to write the event tables into (created if missing).", show_default=False),
 ]
-FormatOpt = Annotated[
-    Literal["csv", "parquet"], typer.Option("--format", help="File format of the tables written.")
-]
 
 
 @import_app.command("online-retail")
@@ -35,7 +33,7 @@ def online_retail_command(
     src: Annotated[Path, typer.Argument(help="The Online Retail invoice lines (.parquet or .csv).")],
     out_dir: OutDirArg,
     overwrite: OverwriteOpt = False,
-    fmt: FormatOpt = "csv",
+    fmt: FileFormatOpt = "csv",
 ) -> None:
     """Online Retail invoice lines -> customers, orders (per invoice) and returns (cancellations)."""
     from churnrisk.importers import import_online_retail
@@ -50,7 +48,7 @@ def saas_command(
     ],
     out_dir: OutDirArg,
     overwrite: OverwriteOpt = False,
-    fmt: FormatOpt = "csv",
+    fmt: FileFormatOpt = "csv",
 ) -> None:
     """SaaS accounts, subscriptions, tickets, feature usage and churn events -> an event store."""
     from churnrisk.importers import import_saas
@@ -74,7 +72,7 @@ def snapshot_command(
     from churnrisk.importers import import_snapshot
 
     with user_errors():
-        frame, report = import_snapshot(src, label=label, id_col=id_col, return_report=True)
+        frame, report = import_snapshot(src, label=label, customer_col=id_col, return_report=True)
         write_table(frame, out_file, overwrite=overwrite)
     _render(report, f"Wrote {out_file}")
 

@@ -5,55 +5,39 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 import pandas as pd
 import typer
 
 from churnrisk._io import atomic_path
-from churnrisk.cli._app import (
+from churnrisk.cli._app import app, console, frame_table, print_json, user_errors
+from churnrisk.cli._options import (
     DATE_FORMATS,
     AsOfOpt,
     ConfigOpt,
+    DataOpt,
+    DefinitionOpt,
     EncodingOpt,
+    LookbackOpt,
+    ModelArg,
     OverwriteOpt,
+    ReportFormatOpt,
     TableOpt,
-    app,
-    console,
-    frame_table,
-    print_json,
-    user_errors,
+    TrustOpt,
 )
 from churnrisk.database import write_output
-from churnrisk.errors import ChurnriskError
-
-DataOpt = Annotated[
-    str | None, typer.Argument(help="Folder of event tables, or a database URL.", show_default=False)
-]
-ModelArg = Annotated[Path, typer.Argument(help="A model file written by `churnrisk train` (.skops).")]
-TrustOpt = Annotated[
-    bool,
-    typer.Option(
-        "--trust-pickle", help="Load a pickle/joblib model file. It can run any code: only if you trust it."
-    ),
-]
-_METRIC_ROWS = (
-    "roc_auc",
-    "average_precision",
-    "brier",
-    "log_loss",
-    "lift_at_10pct",
-    "capture_at_10pct",
-    "base_rate",
-    "n",
-)
 
 
 def _metrics_frame(metrics: dict, baselines: dict) -> pd.DataFrame:
-    """One row per metric, one column per score (the model, then each baseline)."""
+    """One row per metric shown on screen (the --metrics file has them all), one column per score
+    (the model, then each baseline)."""
+    from churnrisk.evaluation import METRIC_KEYS
+
+    shown = [k for k in METRIC_KEYS if not k.endswith("20pct")]
     scores = {"model": metrics, **baselines}
-    frame = pd.DataFrame({name: [m.get(k) for k in _METRIC_ROWS] for name, m in scores.items()}, dtype=float)
-    return frame.set_axis(list(_METRIC_ROWS)).rename_axis("metric").reset_index()
+    frame = pd.DataFrame({name: [m.get(k) for k in shown] for name, m in scores.items()}, dtype=float)
+    return frame.set_axis(shown).rename_axis("metric").reset_index()
 
 
 def _write_json(data: dict, path: Path, overwrite: bool) -> None:
@@ -97,9 +81,7 @@ def train_command(
     output: Annotated[Path, typer.Option("--output", "-o", help="Model file to write (.skops).")] = Path(
         "model.skops"
     ),
-    definition: Annotated[
-        str | None, typer.Option("--definition", help="subscription or inactivity.")
-    ] = None,
+    definition: DefinitionOpt = None,
     horizon: Annotated[
         int | None,
         typer.Option(
@@ -120,16 +102,23 @@ def train_command(
             show_default=False,
         ),
     ] = None,
-    lookback: Annotated[
-        int | None,
-        typer.Option("--lookback", min=1, help="Inactivity: eligible when active within this many days."),
-    ] = None,
+    lookback: LookbackOpt = None,
     lead_time: Annotated[
         int | None,
         typer.Option(
             "--lead-time",
             min=0,
             help="Days between cutoff and label window (default 0, or the --training-set's).",
+            show_default=False,
+        ),
+    ] = None,
+    reactivation_gap: Annotated[
+        float | None,
+        typer.Option(
+            "--reactivation-gap",
+            min=0,
+            help="Subscriptions apart by fewer days are one relationship: a renewal within this grace "
+            "period is not churn (default 0, or the --training-set's).",
             show_default=False,
         ),
     ] = None,
@@ -152,7 +141,7 @@ def train_command(
         typer.Option("--every", help="Cutoff spacing, counted back from --last-cutoff: 1M, 2W, 30D, 1Q, 1Y."),
     ] = "1M",
     model: Annotated[
-        str,
+        Literal["auto", "gbm", "logistic"],
         typer.Option(
             "--model",
             help="auto: compare gradient boosting, logistic regression, the baselines and blends on a "
@@ -180,7 +169,7 @@ def train_command(
         Path | None, typer.Option("--table", help="Snapshot mode: one row per customer.")
     ] = None,
     label: Annotated[str | None, typer.Option("--label", help="Snapshot mode: the label column.")] = None,
-    id_column: Annotated[
+    customer_col: Annotated[
         str | None, typer.Option("--id", help="Snapshot mode: the customer id column.")
     ] = None,
     metrics: Annotated[
@@ -196,38 +185,37 @@ def train_command(
     Event store: churnrisk train DATA --definition inactivity --horizon 90 -o model.skops.
     Snapshot table: churnrisk train --table customers.csv --label Churn --id customerID -o model.skops.
     """
-    if (table is None) == (data is None):
-        raise typer.BadParameter(
-            "give either DATA (an event-store folder) or --table FILE", param_hint="DATA"
-        )
-    if table is not None and training_set is not None:
-        raise typer.BadParameter("--training-set goes with DATA, not --table", param_hint="--training-set")
-    if table is not None and horizons is not None:
-        raise typer.BadParameter("--horizons goes with DATA, not --table", param_hint="--horizons")
-    if table is not None and label is None:
-        raise typer.BadParameter("snapshot mode needs --label COLUMN", param_hint="--label")
-    dates = _parse_cutoffs(cutoffs)
-    options = {
-        "definition": definition,
-        "horizon": horizon,
-        "lookback": lookback,
-        "lead_time": lead_time,
-        "model": model,
-        "config": config,
-        "encoding": encoding,
-        "random_state": random_state,
-        "training_set": training_set,
-        "test_cutoff": test_cutoff,
-        "refit": refit,
-        "horizons": _parse_horizons(horizons),
-    }
     from churnrisk.candidates import selection_frame, training_summary
-    from churnrisk.modelfile import check_model_paths
+    from churnrisk.modelfile import check_model_paths, save_model
+    from churnrisk.workflow import train_from_source
 
+    dates, horizon_list = _parse_cutoffs(cutoffs), _parse_horizons(horizons)
     with user_errors():
         check_model_paths(output, metrics, overwrite=overwrite)
-        fitted = _train(data, table, label, id_column, dates, first_cutoff, last_cutoff, every, **options)
-        path = _save(fitted, output, overwrite)
+        fitted = train_from_source(
+            data,
+            table=table,
+            label=label,
+            customer_col=customer_col,
+            cutoffs=dates,
+            first_cutoff=first_cutoff,
+            last_cutoff=last_cutoff,
+            every=every,
+            horizons=horizon_list,
+            config=config,
+            encoding=encoding,
+            definition=definition,
+            horizon=horizon,
+            lookback=lookback,
+            lead_time=lead_time,
+            reactivation_gap_days=reactivation_gap,
+            model=model,
+            random_state=random_state,
+            training_set=training_set,
+            test_cutoff=test_cutoff,
+            refit=refit,
+        )
+        path = save_model(fitted, output, overwrite=overwrite)
         if metrics is not None:
             _write_json(
                 {**fitted.metadata["metrics"], "baselines": fitted.metadata.get("baselines", {})},
@@ -253,49 +241,6 @@ def train_command(
     console.print(f"Model written to {path} (metadata in {path.with_suffix('.json')}).")
 
 
-def _train(data, table, label, id_column, dates, first, last, every, *, config, encoding, **options):
-    """Snapshot mode (``table``) or an event store (``data``): read, choose cutoffs, train."""
-    model, random_state = options.pop("model"), options["random_state"]
-    horizons = options.pop("horizons")
-    if table is not None:
-        from churnrisk.snapshot import read_snapshot, train_snapshot
-
-        kind = "gbm" if model == "auto" else model
-        return train_snapshot(
-            read_snapshot(table), label=label, id_column=id_column, model=kind, random_state=random_state
-        )
-    options["model"] = model
-    if "://" not in str(data) and Path(data).is_file():
-        raise ChurnriskError(
-            f"{data} is a file; DATA is a folder of event tables. Suggestion: to train on one row per "
-            f"customer with a label column, use snapshot mode: churnrisk train --table {data} --label COLUMN."
-        )
-    from churnrisk.model import cutoff_range, default_cutoffs, train_model
-    from churnrisk.store import read_config
-    from churnrisk.validation import load_store
-
-    store = load_store(data, config=read_config(config), encoding=encoding)
-    if dates is None and first is not None and last is not None:
-        dates = cutoff_range(first, last, every=every)
-    if horizons is not None:
-        from churnrisk.horizons import train_horizons
-
-        return train_horizons(store, horizons=horizons, cutoffs=dates, every=every, **options)
-    if options["training_set"] is not None:  # its options and cutoffs unless given
-        return train_model(store, cutoffs=dates, **options)
-    options = {**options, "horizon": options["horizon"] or 90, "lead_time": options["lead_time"] or 0}
-    if dates is None:
-        horizon, lead_time = options["horizon"], options["lead_time"]
-        dates = default_cutoffs(store, horizon=horizon, lead_time=lead_time, every=every)
-    return train_model(store, cutoffs=dates, **options)
-
-
-def _save(fitted, output: Path, overwrite: bool) -> Path:
-    from churnrisk.modelfile import save_model
-
-    return save_model(fitted, output, overwrite=overwrite)
-
-
 def _load(path: Path, trust_pickle: bool):
     from churnrisk.modelfile import load_model
 
@@ -311,7 +256,7 @@ def evaluate_command(
     cutoff: Annotated[
         datetime, typer.Option("--cutoff", formats=DATE_FORMATS, help="Cutoff whose outcome is known.")
     ],
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: ReportFormatOpt = "table",
     plots: Annotated[
         Path | None, typer.Option("--plots", help="Write ROC, PR, calibration, lift/gain, risk PNGs here.")
     ] = None,
@@ -320,11 +265,10 @@ def evaluate_command(
     trust_pickle: TrustOpt = False,
 ) -> None:
     """Metrics of a model at one past cutoff, next to the baselines on the same customers."""
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter(f"must be 'table' or 'json', got {fmt!r}", param_hint="--format")
-    from churnrisk.evaluation import evaluate_model, write_plots
+    from churnrisk.plots import write_plots
     from churnrisk.store import read_config
     from churnrisk.validation import load_store
+    from churnrisk.workflow import evaluate_model
 
     with user_errors():
         fitted = _load(model_path, trust_pickle)
@@ -385,7 +329,7 @@ def score_command(
         typer.Option("--top-percent", min=0, max=100, help="Mark the first P % as the contact list."),
     ] = None,
     revenue: Annotated[
-        str,
+        Literal["recent", "expected"],
         typer.Option(
             "--revenue",
             help="What revenue_at_risk weighs: recent (last year's revenue) or expected (the next year's "
@@ -399,14 +343,14 @@ def score_command(
 
     --top or --top-percent add a `contact` column and say what the contact list is expected to hold.
     """
-    from churnrisk.scoring import contact_summary, summarize
+    from churnrisk.scoring import contact_summary, score_data, summarize
 
     options: dict[str, object] = {"thresholds": (medium, high), "top": top, "top_percent": top_percent}
-    if revenue != "recent":
-        options["revenue"] = revenue
     with user_errors():
         fitted = _load(model_path, trust_pickle)
-        scores = _score(fitted, data, as_of, config, encoding, **options)
+        scores = score_data(
+            fitted, data, cutoff=as_of, config=config, encoding=encoding, revenue=revenue, **options
+        )
         where = write_output(scores, output, table=table, overwrite=overwrite, append=append)
     title = f"{len(scores):,} customers scored (revenue at risk per year)"
     console.print(frame_table(summarize(scores), title=title))
@@ -424,26 +368,6 @@ def score_command(
             highlight=False,
         )
     console.print(f"Scores written to {where}.", highlight=False)
-
-
-def _score(fitted, data: str, as_of, config, encoding, **options) -> pd.DataFrame:
-    from churnrisk.scoring import score_store, score_table
-
-    if fitted.metadata.get("kind") == "snapshot":
-        if not Path(data).is_file():
-            raise ChurnriskError(f"a snapshot model scores a table file; {data} is not a file.")
-        from churnrisk.snapshot import read_snapshot
-
-        if "revenue" in options:
-            raise ChurnriskError("--revenue expected needs an event store; a snapshot table has no history.")
-        return score_table(fitted, read_snapshot(data), **options)
-    from churnrisk.store import read_config
-    from churnrisk.validation import load_store
-
-    # no as-of check here: scoring at a past date on the full data is fine, features only read
-    # events up to the as-of date (``validate --as-of`` keeps the check)
-    store = load_store(data, config=read_config(config), encoding=encoding, until=as_of)
-    return score_store(fitted, store, as_of=as_of, **options)
 
 
 @app.command("quickstart")

@@ -7,30 +7,25 @@ from __future__ import annotations
 
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from churnrisk.cli._app import (
+from churnrisk.cli._app import app, console, frame_table, print_json, user_errors
+from churnrisk.cli._options import (
     DATE_FORMATS,
     AsOfOpt,
     ConfigOpt,
     DataArg,
     EncodingOpt,
+    ModelArg,
     OverwriteOpt,
-    app,
-    console,
-    frame_table,
-    print_json,
-    user_errors,
+    ReportFormatOpt,
+    TrustOpt,
 )
 
 #: Exit code when at least one alert fires (1 and 2 are errors and usage).
 ALERT_EXIT = 3
-
-ModelArg = Annotated[
-    Path, typer.Argument(help="A model file written by `churnrisk train`.", show_default=False)
-]
 
 
 @app.command("monitor")
@@ -49,7 +44,7 @@ def monitor_command(
     scores: Annotated[
         Path | None, typer.Option("--scores", help="Folder of past `churnrisk score` files to check.")
     ] = None,
-    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    fmt: ReportFormatOpt = "table",
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Also write an HTML monitoring page (e.g. monitor.html)."),
@@ -79,20 +74,12 @@ def monitor_command(
     config: ConfigOpt = None,
     encoding: EncodingOpt = None,
     overwrite: OverwriteOpt = False,
-    trust_pickle: Annotated[
-        bool,
-        typer.Option(
-            "--trust-pickle",
-            help="Load a pickle/joblib model file. It can run any code: only if you trust it.",
-        ),
-    ] = False,
+    trust_pickle: TrustOpt = False,
 ) -> None:
     """Backtest past cutoffs, check input drift and table freshness, raise alerts.
 
     Exit code 0 when healthy, 3 when an alert fires (1: an error, 2: bad usage).
     """
-    if fmt not in ("table", "json"):
-        raise typer.BadParameter(f"must be 'table' or 'json', got {fmt!r}", param_hint="--format")
     from churnrisk._io import check_writable
     from churnrisk.modelfile import load_model
     from churnrisk.monitoring import Thresholds, monitor
@@ -102,14 +89,13 @@ def monitor_command(
     with user_errors():
         if output is not None:
             check_writable(output, overwrite=overwrite)  # before the work, not after it
-        given: dict[str, Any] = {
-            "max_gap": max_gap,
-            "auc_margin": auc_margin,
-            "max_psi": max_psi,
-            "min_effect": min_effect,
-            "stale_days": stale_days,
-        }
-        limits = Thresholds(**{k: v for k, v in given.items() if v is not None})
+        limits = Thresholds.given(
+            max_gap=max_gap,
+            auc_margin=auc_margin,
+            max_psi=max_psi,
+            min_effect=min_effect,
+            stale_days=stale_days,
+        )
         store = load_store(data, config=config, as_of=as_of, encoding=encoding)
         result = monitor(
             load_model(model_path, trust_pickle=trust_pickle),

@@ -3,89 +3,38 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
-from enum import StrEnum
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, TypeVar
 
 import pandas as pd
 import typer
 
 from churnrisk._io import write_table
-from churnrisk.cli._app import (
-    DATE_FORMATS,
+from churnrisk.cli._app import _cell, app, console, err_console, frame_table, user_errors
+from churnrisk.cli._options import (
+    DEFAULT_INACTIVITY_DAYS,
     AsOfOpt,
+    ByOpt,
     ConfigOpt,
     DataArg,
+    DefinitionOpt,
     EncodingOpt,
+    EndOpt,
+    GapOpt,
+    InactivityOpt,
     OutputOpt,
     OverwriteOpt,
+    PeriodOpt,
+    RatesFormat,
+    RatesFormatOpt,
+    RatesLookbackOpt,
+    StartOpt,
     TableOpt,
-    _cell,
-    app,
-    console,
-    err_console,
-    frame_table,
-    user_errors,
 )
 from churnrisk.database import write_output
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS
 from churnrisk.validation import load_store
-
-
-class Period(StrEnum):
-    day = "day"
-    week = "week"
-    month = "month"
-    quarter = "quarter"
-    year = "year"
-
-
-class Definition(StrEnum):
-    subscription = "subscription"
-    inactivity = "inactivity"
-
-
-class ValueModel(StrEnum):
-    auto = "auto"
-    bgnbd = "bgnbd"
-    features = "features"
-
-
-class Format(StrEnum):
-    table = "table"
-    csv = "csv"
-    json = "json"
-
-
-PeriodOpt = Annotated[Period, typer.Option("--period", help="Length of a period.")]
-StartOpt = Annotated[
-    datetime | None,
-    typer.Option("--start", formats=DATE_FORMATS, help="First period boundary (default: start of the data)."),
-]
-EndOpt = Annotated[
-    datetime | None,
-    typer.Option(
-        "--end", formats=DATE_FORMATS, help="Last instant to measure to (default: end of the data)."
-    ),
-]
-ByOpt = Annotated[str | None, typer.Option("--by", help="A customers column: one row per value.")]
-DefinitionOpt = Annotated[
-    Definition | None,
-    typer.Option(
-        "--definition",
-        help="Churn definition (default: subscription when there is a subscriptions table, else inactivity).",
-    ),
-]
-GapOpt = Annotated[
-    float,
-    typer.Option("--reactivation-gap", min=0, help="Subscriptions apart by fewer days are one relationship."),
-]
-InactivityOpt = Annotated[
-    int,
-    typer.Option("--inactivity-days", min=1, help="Order data: no order for this many days means churned."),
-]
-FormatOpt = Annotated[Format, typer.Option("--format", help="table (on screen), csv or json (on stdout).")]
 
 #: Columns shown on screen by ``churnrisk rates``; --format csv / json and -o carry all of them.
 SCREEN_COLUMNS = [
@@ -100,9 +49,30 @@ SCREEN_COLUMNS = [
 ]
 
 
+T = TypeVar("T")
+
+
+def _measure(data: str, config: Any, encoding: str | None, measure: Callable[[Any], T]) -> T:
+    """The one path of every command here: read and validate the store, then measure it."""
+    with user_errors():
+        return measure(load_store(data, config=config, encoding=encoding))
+
+
+def _churn(
+    definition: str | None, reactivation_gap: float, lookback: int, inactivity_days: int | None
+) -> dict[str, Any]:
+    """The churn definition options, as every rates function takes them (``--inactivity-days`` is
+    the old name of ``--lookback``)."""
+    return {
+        "definition": definition,
+        "reactivation_gap_days": reactivation_gap,
+        "lookback": lookback if inactivity_days is None else inactivity_days,
+    }
+
+
 def _show(
     frame: pd.DataFrame,
-    fmt: Format,
+    fmt: RatesFormat,
     output: str | None,
     overwrite: bool,
     *,
@@ -115,9 +85,9 @@ def _show(
         with user_errors():
             where = write_output(frame, output, table=table_name, overwrite=overwrite)
         err_console.print(f"Wrote {len(frame):,} rows to {where}", highlight=False)
-    if fmt is Format.csv:
+    if fmt == "csv":
         typer.echo(frame.to_csv(index=False), nl=False)
-    elif fmt is Format.json:
+    elif fmt == "json":
         typer.echo(json.dumps(json.loads(frame.to_json(orient="records", date_format="iso")), indent=2))
     else:
         shown = [c for c in frame.columns if screen is None or c in screen or c not in _known()]
@@ -138,14 +108,15 @@ def _known() -> set[str]:
 @app.command("rates")
 def rates_command(
     data: DataArg,
-    period: PeriodOpt = Period.month,
+    period: PeriodOpt = "month",
     start: StartOpt = None,
     end: EndOpt = None,
     by: ByOpt = None,
     definition: DefinitionOpt = None,
     reactivation_gap: GapOpt = 0,
-    inactivity_days: InactivityOpt = DEFAULT_INACTIVITY_DAYS,
-    fmt: FormatOpt = Format.table,
+    lookback: RatesLookbackOpt = DEFAULT_INACTIVITY_DAYS,
+    inactivity_days: InactivityOpt = None,
+    fmt: RatesFormatOpt = "table",
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     table_name: TableOpt = None,
@@ -159,27 +130,11 @@ def rates_command(
     """
     from churnrisk.rates import churn_rates  # loaded only when this command runs
 
-    with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
-        table = churn_rates(
-            store,
-            period=period.value,
-            start=start,
-            end=end,
-            by=by,
-            definition=definition.value if definition else None,
-            reactivation_gap_days=reactivation_gap,
-            inactivity_days=inactivity_days,
-        )
-    _show(
-        table,
-        fmt,
-        output,
-        overwrite,
-        title=f"Churn per {period.value}",
-        screen=[*SCREEN_COLUMNS, by or ""],
-        table_name=table_name,
-    )
+    churn = _churn(definition, reactivation_gap, lookback, inactivity_days)
+    measure = partial(churn_rates, period=period, start=start, end=end, by=by, **churn)
+    table = _measure(data, config, encoding, measure)
+    screen = [*SCREEN_COLUMNS, by or ""]
+    _show(table, fmt, output, overwrite, title=f"Churn per {period}", screen=screen, table_name=table_name)
 
 
 @app.command("repeat")
@@ -192,7 +147,7 @@ def repeat_command(
     end: EndOpt = None,
     within_days: Annotated[float, typer.Option("--within-days", min=1, help="Non-repeat horizon.")] = 365,
     by: ByOpt = None,
-    fmt: FormatOpt = Format.table,
+    fmt: RatesFormatOpt = "table",
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -201,10 +156,9 @@ def repeat_command(
     """Repeat-purchase rate, repeat-customer shares and the one-year non-repeat rate (order data)."""
     from churnrisk.rates import repeat_rates  # loaded only when this command runs
 
-    with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
-        table = repeat_rates(store, start=start, end=end, within_days=within_days, by=by, category=category)
-    if fmt is Format.table and by is None:
+    measure = partial(repeat_rates, start=start, end=end, within_days=within_days, by=by, category=category)
+    table = _measure(data, config, encoding, measure)
+    if fmt == "table" and by is None:
         # one row: show it as metric / value pairs, formatted like any table cell
         table = pd.DataFrame({"metric": table.columns, "value": [_cell(v) for v in table.iloc[0]]})
     _show(table, fmt, output, overwrite, title="Repeat purchases")
@@ -213,14 +167,15 @@ def repeat_command(
 @app.command("cohorts")
 def cohorts_command(
     data: DataArg,
-    period: PeriodOpt = Period.month,
+    period: PeriodOpt = "month",
     start: StartOpt = None,
     end: EndOpt = None,
     counts: Annotated[bool, typer.Option("--counts", help="Customer counts instead of shares.")] = False,
     definition: DefinitionOpt = None,
     reactivation_gap: GapOpt = 0,
-    inactivity_days: InactivityOpt = DEFAULT_INACTIVITY_DAYS,
-    fmt: FormatOpt = Format.table,
+    lookback: RatesLookbackOpt = DEFAULT_INACTIVITY_DAYS,
+    inactivity_days: InactivityOpt = None,
+    fmt: RatesFormatOpt = "table",
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -229,19 +184,11 @@ def cohorts_command(
     """Cohort retention: acquisition cohort (rows) x periods since acquisition (columns)."""
     from churnrisk.rates import cohort_retention  # loaded only when this command runs
 
-    with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
-        table = cohort_retention(
-            store,
-            period=period.value,
-            start=start,
-            end=end,
-            definition=definition.value if definition else None,
-            values="count" if counts else "share",
-            reactivation_gap_days=reactivation_gap,
-            inactivity_days=inactivity_days,
-        )
-    _show(table, fmt, output, overwrite, title=f"Retention by {period.value} of acquisition")
+    churn = _churn(definition, reactivation_gap, lookback, inactivity_days)
+    values = "count" if counts else "share"
+    measure = partial(cohort_retention, period=period, start=start, end=end, values=values, **churn)
+    table = _measure(data, config, encoding, measure)
+    _show(table, fmt, output, overwrite, title=f"Retention by {period} of acquisition")
 
 
 @app.command("clv")
@@ -250,14 +197,15 @@ def clv_command(
     margin: Annotated[
         float | None, typer.Option("--margin", min=0, max=1, help="Gross margin as a fraction, e.g. 0.3.")
     ] = None,
-    period: PeriodOpt = Period.month,
+    period: PeriodOpt = "month",
     start: StartOpt = None,
     end: EndOpt = None,
     by: ByOpt = None,
     definition: DefinitionOpt = None,
     reactivation_gap: GapOpt = 0,
-    inactivity_days: InactivityOpt = DEFAULT_INACTIVITY_DAYS,
-    fmt: FormatOpt = Format.table,
+    lookback: RatesLookbackOpt = DEFAULT_INACTIVITY_DAYS,
+    inactivity_days: InactivityOpt = None,
+    fmt: RatesFormatOpt = "table",
     output: OutputOpt = None,
     overwrite: OverwriteOpt = False,
     config: ConfigOpt = None,
@@ -275,13 +223,13 @@ def clv_command(
         int | None, typer.Option("--horizon", min=1, help="With --per-customer: days ahead.")
     ] = None,
     value_model: Annotated[
-        ValueModel,
+        Literal["auto", "bgnbd", "features"],
         typer.Option(
             "--value-model",
             help="With --per-customer, order data: bgnbd (BG/NBD + Gamma-Gamma), features, or auto "
             "(the one with the lower out-of-time error).",
         ),
-    ] = ValueModel.auto,
+    ] = "auto",
 ) -> None:
     """Customer lifetime value: value per period x expected lifetime (1 / churn rate).
 
@@ -293,56 +241,35 @@ def clv_command(
     if per_customer:
         if horizon is None:
             raise typer.BadParameter("--per-customer needs --horizon DAYS.", param_hint="--horizon")
-        _customer_value(
-            data,
+        from churnrisk.value import predict_value
+
+        value = partial(
+            predict_value,
             horizon=horizon,
-            as_of=as_of,
+            cutoff=as_of,
             margin=margin,
-            method=value_model.value,
-            definition=definition.value if definition else None,
-            show=(fmt, output, overwrite),
-            config=config,
-            encoding=encoding,
+            method=value_model,
+            definition=definition,
         )
+        forecast = _measure(data, config, encoding, value)
+        _show(forecast.table, fmt, output, overwrite, title=f"Value over the next {horizon} days")
+        err_console.print(f"Expected revenue from the {forecast.method} model.", highlight=False)
+        if forecast.evaluation is not None:
+            title = "Out-of-time check: the horizon ending at the as-of date"
+            err_console.print(frame_table(forecast.evaluation.reset_index(), title=title))
         return
-    with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
-        table = customer_lifetime_value(
-            store,
-            period=period.value,
-            start=start,
-            end=end,
-            by=by,
-            margin=margin,
-            definition=definition.value if definition else None,
-            reactivation_gap_days=reactivation_gap,
-            inactivity_days=inactivity_days,
-        )
-    _show(
-        table.dropna(axis=1, how="all") if fmt is Format.table else table, fmt, output, overwrite, title="CLV"
+    churn = _churn(definition, reactivation_gap, lookback, inactivity_days)
+    measure = partial(
+        customer_lifetime_value, period=period, start=start, end=end, by=by, margin=margin, **churn
     )
-
-
-def _customer_value(
-    data: Any, *, show: tuple[Format, Any, bool], config: Any, encoding: Any, **options: Any
-) -> None:
-    from churnrisk.value import predict_value  # loaded only when this command runs
-
-    with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
-        forecast = predict_value(store, **options)
-    fmt, output, overwrite = show
-    _show(forecast.table, fmt, output, overwrite, title=f"Value over the next {options['horizon']} days")
-    err_console.print(f"Expected revenue from the {forecast.method} model.", highlight=False)
-    if forecast.evaluation is not None:
-        title = "Out-of-time check: the horizon ending at the as-of date"
-        err_console.print(frame_table(forecast.evaluation.reset_index(), title=title))
+    table = _measure(data, config, encoding, measure)
+    _show(table.dropna(axis=1, how="all") if fmt == "table" else table, fmt, output, overwrite, title="CLV")
 
 
 @app.command("involuntary")
 def involuntary_command(
     data: DataArg,
-    period: PeriodOpt = Period.month,
+    period: PeriodOpt = "month",
     start: StartOpt = None,
     end: EndOpt = None,
     by: ByOpt = None,
@@ -352,8 +279,9 @@ def involuntary_command(
     ] = 30,
     definition: DefinitionOpt = None,
     reactivation_gap: GapOpt = 0,
-    inactivity_days: InactivityOpt = DEFAULT_INACTIVITY_DAYS,
-    fmt: FormatOpt = Format.table,
+    lookback: RatesLookbackOpt = DEFAULT_INACTIVITY_DAYS,
+    inactivity_days: InactivityOpt = None,
+    fmt: RatesFormatOpt = "table",
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Write the win-back list (involuntary, not back) to this file."),
@@ -365,20 +293,20 @@ def involuntary_command(
     """Voluntary vs involuntary churn per period; -o writes the involuntarily churned customers."""
     from churnrisk.rates import churn_by_type, winback_list  # loaded only when this command runs
 
-    options: dict[str, Any] = {
-        "definition": definition.value if definition else None,
-        "window_days": window_days,
-        "reactivation_gap_days": reactivation_gap,
-        "inactivity_days": inactivity_days,
-    }
-    with user_errors():
-        store = load_store(data, config=config, encoding=encoding)
-        summary = churn_by_type(store, period=period.value, start=start, end=end, by=by, **options)
-        winback = winback_list(store, start=start, end=end, **options) if output is not None else None
+    churn = {**_churn(definition, reactivation_gap, lookback, inactivity_days), "window_days": window_days}
+    summary, winback = _measure(
+        data,
+        config,
+        encoding,
+        lambda store: (
+            churn_by_type(store, period=period, start=start, end=end, by=by, **churn),
+            None if output is None else winback_list(store, start=start, end=end, **churn),
+        ),
+    )
     if winback is not None and output is not None:
         with user_errors():
             write_table(winback, output, overwrite=overwrite)
         err_console.print(
             f"Wrote {len(winback):,} involuntarily churned customers to {output}", highlight=False
         )
-    _show(summary, fmt, None, overwrite, title=f"Voluntary and involuntary churn per {period.value}")
+    _show(summary, fmt, None, overwrite, title=f"Voluntary and involuntary churn per {period}")

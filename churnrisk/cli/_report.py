@@ -7,32 +7,15 @@ from typing import Annotated
 
 import typer
 
-from churnrisk.cli._app import (
-    AsOfOpt,
-    ConfigOpt,
-    DataArg,
-    EncodingOpt,
-    OverwriteOpt,
-    app,
-    console,
-    user_errors,
-)
+from churnrisk.cli._app import app, console, user_errors
+from churnrisk.cli._options import AsOfOpt, ConfigOpt, DataArg, EncodingOpt, ModelArg, OverwriteOpt, TrustOpt
 from churnrisk.validation import load_store
 
-ModelArg = Annotated[
-    Path, typer.Argument(help="A model file written by 'churnrisk train'.", show_default=False)
-]
 HtmlOpt = Annotated[
     Path,
     typer.Option("--output", "-o", help="The HTML file to write (e.g. report.html).", show_default=False),
 ]
 TopOpt = Annotated[int, typer.Option("--top", min=1, help="Customers listed in the at-risk table.")]
-TrustOpt = Annotated[
-    bool,
-    typer.Option(
-        "--trust-pickle", help="Load a pickle/joblib model file. It can run any code: only if you trust it."
-    ),
-]
 
 
 @app.command("report")

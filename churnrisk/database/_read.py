@@ -41,12 +41,12 @@ def read_store(
 ) -> EventStore:
     """Read an event store from a folder or a database URL (without validating it).
 
-    ``columns`` as for :meth:`EventStore.from_folder`; ``until`` lets a database skip the events
-    after it (a folder is read whole), see :func:`read_database`.
+    ``columns`` and ``until`` as for :meth:`EventStore.from_folder` (Parquet files are read up to
+    ``until``, CSV files whole) and :func:`read_database` (the events after it stay on the server).
     """
     if is_database_url(source):
         return read_database(str(source), config=config, columns=columns, until=until)
-    return EventStore.from_folder(source, config=config, encoding=encoding, columns=columns)
+    return EventStore.from_folder(source, config=config, encoding=encoding, columns=columns, until=until)
 
 
 def read_database(

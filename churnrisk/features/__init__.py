@@ -5,7 +5,7 @@ The families are data (:data:`FAMILIES`, see :mod:`churnrisk.features._spec` for
 column or a customer's value into words, from the same declarations.
 """
 
-from churnrisk.features._build import build_features
+from churnrisk.features._build import build_features, feature_table
 from churnrisk.features._describe import describe_feature, explain, feature_columns
 from churnrisk.features._partitioned import PartitionedFeatures, build_features_partitioned
 from churnrisk.features._spec import DEFAULT_WINDOWS, FAMILIES, feature_inputs
@@ -20,4 +20,5 @@ __all__ = [
     "explain",
     "feature_columns",
     "feature_inputs",
+    "feature_table",
 ]

@@ -18,6 +18,7 @@ from churnrisk.store import EventStore
 __all__ = [
     "build_features",
     "check_windows",
+    "feature_table",
     "numeric_values",
     "promoted",
     "to_cutoff",
@@ -119,7 +120,11 @@ def to_pandas_features(frame: pl.DataFrame) -> pd.DataFrame:
 
 
 def build_features(
-    store: EventStore, cutoff: Any, *, windows: Sequence[int] = DEFAULT_WINDOWS
+    store: EventStore,
+    cutoff: Any,
+    *,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    customers: Sequence[Any] | pd.Index | None = None,
 ) -> pd.DataFrame:
     """Point-in-time features of every customer known at ``cutoff``.
 
@@ -132,6 +137,10 @@ def build_features(
         included); an end date or a ticket resolution after it is treated as not known yet.
     windows : sequence of int, default (30, 90, 180, 365)
         Look-back windows in days; a window ``w`` covers ``(cutoff - w, cutoff]``.
+    customers : sequence of customer ids, optional
+        Only these customers' rows (those of them known at the cutoff): their events are picked
+        out first, so the work and the memory are those of their rows, and every value is the one
+        the whole store gives (each feature reads one customer's events only).
 
     Returns
     -------
@@ -153,5 +162,74 @@ def build_features(
     >>> build_features(store, "2024-03-31", windows=[90])["purchases_frequency_90d"].tolist()
     [1]
     """
-    frame = feature_frame(store.tables, to_cutoff(cutoff), check_windows(windows))
+    tables = store.tables if customers is None else _of_customers(store.tables, customers)
+    frame = feature_frame(tables, to_cutoff(cutoff), check_windows(windows))
     return to_pandas_features(frame)
+
+
+def feature_table(
+    store: EventStore,
+    cutoff: Any,
+    *,
+    windows: Sequence[int] = DEFAULT_WINDOWS,
+    release: bool = False,
+) -> pl.DataFrame:
+    """The table of :func:`build_features` as a Polars frame, to write as it is (no pandas).
+
+    ``customer_id`` comes first; missing numbers are null; text is an ``Enum`` of its sorted
+    values, so that a file written from it reads back (with pandas) as :func:`build_features`
+    returns it, and as the pandas frame would have been written.
+
+    ``release`` empties ``store``: each table is dropped as soon as its features are computed,
+    so that the peak memory holds the largest table beside the features, not the whole store
+    beside them (for a store read for this table alone).
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> from churnrisk.store import EventStore
+    >>> store = EventStore.from_frames({
+    ...     "customers": pd.DataFrame({
+    ...         "customer_id": [1, 2], "signup_at": pd.to_datetime(["2024-01-01"] * 2),
+    ...         "plan": ["pro", "basic"]}),
+    ...     "orders": pd.DataFrame({
+    ...         "customer_id": [1], "amount": [10.0], "ordered_at": pd.to_datetime(["2024-03-01"])}),
+    ... })
+    >>> table = feature_table(store, "2024-03-31", windows=[90])
+    >>> table["purchases_aov_90d"].to_list(), table["customer_plan"].to_list()
+    ([10.0, None], ['pro', 'basic'])
+    >>> table["customer_plan"].dtype
+    Enum(categories=['basic', 'pro'])
+    """
+    at, windows = to_cutoff(cutoff), check_windows(windows)
+    tables = store.tables
+    if release:
+        store.tables = {}
+    frame = feature_frame(tables, at, windows, release=release)
+    ids = frame.drop_in_place("customer_id")
+    # one column at a time: the table is never held twice
+    return pl.DataFrame([ids, *(_writable(frame.drop_in_place(name)) for name in list(frame.columns))])
+
+
+def _writable(column: pl.Series) -> pl.Series:
+    """A feature column as :func:`to_pandas_column` and a writer from pandas would give it."""
+    if column.dtype.is_float():
+        return column.fill_nan(None)
+    if column.dtype == pl.String or isinstance(column.dtype, pl.Categorical | pl.Enum):
+        text = column.cast(pl.String)
+        return text.cast(pl.Enum(text.drop_nulls().unique().sort()))
+    return column
+
+
+def _of_customers(
+    tables: dict[str, pl.DataFrame], customers: Sequence[Any] | pd.Index
+) -> dict[str, pl.DataFrame]:
+    """Every table's rows of ``customers`` (in the tables' own order).
+
+    The rows within the customers' id range are taken first (a comparison, no hashing), so that
+    taking a block of sorted ids at a time costs about one pass over the store, not one per block.
+    """
+    ids = pl.Series("customer_id", list(customers)).cast(tables["customers"]["customer_id"].dtype)
+    within = pl.col("customer_id").is_between(ids.min(), ids.max()) if len(ids) else pl.lit(False)
+    wanted = pl.col("customer_id").is_in(ids.implode())
+    return {name: table.filter(within).filter(wanted) for name, table in tables.items()}

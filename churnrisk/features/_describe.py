@@ -92,7 +92,7 @@ _WORSE: dict[str, dict[str, int]] = {
     "activity": {"events": -1, "events_trend": -1, "recency": 1},
     "customer": {"tenure": -1},
 }
-#: The same for the scores added beside the declared features (``churnrisk.model.with_repeat_buying``).
+#: The same for the scores added beside the declared features (``churnrisk.training.with_repeat_buying``).
 _WORSE_COLUMNS = {"purchases_bgnbd_quiet": 1, "purchases_bgnbd_alive": -1}
 #: Statistics counted in days, said in whole days.
 _DAYS = ("days_since", "days_since_first", "mean_gap")

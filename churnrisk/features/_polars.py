@@ -28,7 +28,7 @@ import polars as pl
 from churnrisk.contract import TABLES
 from churnrisk.features._spec import FAMILIES, Agg, Col, Derived, Duration, Family, Lag, LastTime, Where
 
-__all__ = ["PreparedTables", "feature_frame", "family_features", "feature_name", "prepare_tables"]
+__all__ = ["PreparedTables", "family_features", "feature_frame", "feature_name", "prepare_tables"]
 
 ID = "customer_id"
 _DAY_US = 86_400_000_000
@@ -527,10 +527,10 @@ class _Cut:
 
     def _counts(self, rows: _Rows, run: tuple[Any, ...] | None) -> np.ndarray:
         if run is None or self.table.runs is None:
-            return np.bincount(self._select(rows)[0], minlength=self.size)
+            return _bincount(self._select(rows)[0], None, self.size)
 
         def fold(value: np.ndarray, part: _Rows) -> None:
-            value += np.bincount(self._select(part)[0], minlength=self.size)
+            value += _bincount(self._select(part)[0], None, self.size)
 
         return self._running(("count", *run), rows, self._zeros(np.int64), fold)
 
@@ -632,7 +632,7 @@ class _Cut:
                 return self._typed(self._sum(x, rows, run), agg.column), None
             if run is None or self.table.runs is None:  # one selection for both
                 slot, values = self._select(rows, x)
-                sums, n = _bincount(slot, values, self.size), np.bincount(slot, minlength=self.size)
+                sums, n = _bincount(slot, values, self.size), _bincount(slot, None, self.size)
             else:
                 sums, n = self._sum(x, rows, run), self._count(rows, run)
             return sums / np.maximum(n, 1), n > 0
@@ -684,10 +684,30 @@ def _float_values(series: pl.Series) -> tuple[np.ndarray, np.ndarray | None]:
     return series.cast(pl.Float64).fill_null(0.0).to_numpy(), valid
 
 
+#: Rows per ``numpy.bincount`` call over a read-only array (see :func:`_bincount`).
+_BLOCK = 1 << 21
+
+
 def _bincount(slot: np.ndarray, weights: np.ndarray | None, size: int) -> np.ndarray:
-    """Counts (or sums of ``weights``, as floats even over no rows) per slot."""
-    out = np.bincount(slot, weights, minlength=size)
-    return out if weights is None else out.astype(np.float64, copy=False)
+    """Counts (or sums of ``weights``, as floats even over no rows) per slot.
+
+    ``numpy.bincount`` first copies an input it cannot write to, and the columns Polars shares
+    with numpy are read-only: over many rows the copies would be as large as the table. Counts
+    then go a block of rows at a time, sums by ``add.at`` (no copy; it adds in row order, as
+    ``bincount`` does, so the sums are the same to the last bit).
+    """
+    shared = not slot.flags.writeable or (weights is not None and not weights.flags.writeable)
+    if not shared or len(slot) <= _BLOCK:
+        out = np.bincount(slot, weights, minlength=size)
+        return out if weights is None else out.astype(np.float64, copy=False)
+    if weights is not None:
+        sums = np.zeros(size, dtype=np.float64)
+        np.add.at(sums, slot, weights)
+        return sums
+    counts = np.zeros(size, dtype=np.int64)
+    for start in range(0, len(slot), _BLOCK):
+        counts += np.bincount(slot[start : start + _BLOCK], minlength=size)
+    return counts
 
 
 def _and_np(a: np.ndarray | None, b: np.ndarray | None) -> np.ndarray | None:
@@ -737,7 +757,9 @@ def _assemble(
     derived columns, in declaration order (derived may feed derived).
 
     Statistics are computed one at a time (``result``) and turned into their 32-bit output right
-    away; full precision is kept only for the inputs of derived columns.
+    away; full precision is kept only for the inputs of derived columns, and only while they are
+    read: the columns over the whole history first, then window by window (a windowed column may
+    read one over the history, never one of another window).
     """
     windowed = windowed_names(features)
     inputs = {n for d in features if isinstance(d, Derived) for n in (d.left, d.right) if n}
@@ -747,8 +769,9 @@ def _assemble(
     def column(n: str, w: int | None) -> np.ndarray:
         return _numeric(columns[feature_name(family, n, w if windowed[n] else None)])
 
-    for f in features:
-        for w in windows if windowed[f.name] else [None]:
+    for w in [None, *windows]:
+        read = []
+        for f in (f for f in features if windowed[f.name] == (w is not None)):
             name = feature_name(family, f.name, w)
             if isinstance(f, Derived):
                 value = _derived_values(f, column(f.left, w), column(f.right, w) if f.right else None)
@@ -756,9 +779,12 @@ def _assemble(
                 value = _missing_as_declared(f, *result(f, w), positions, present, precise=f.name in inputs)
             if f.name in inputs:
                 columns[name] = value
+                read.append(name)
             if f.keep:
                 out[name] = _small(value, outside)
-    return pl.DataFrame(out)
+        for name in read if w is not None else []:
+            del columns[name]
+    return pl.DataFrame({name: out[name] for name in output_columns(family, features, windows)})
 
 
 def _missing_as_declared(
@@ -894,6 +920,7 @@ def feature_frame(
     windows: Sequence[int],
     *,
     customers: pl.Series | None = None,
+    release: bool = False,
 ) -> pl.DataFrame:
     """Every family's features at ``cutoff``: one row per customer of the population, sorted by id.
 
@@ -901,8 +928,14 @@ def feature_frame(
     cutoffs. ``customers`` (sorted ids) asks for exactly those rows instead, as a left join onto
     the population would give them (missing features for ids outside it). Families run two at a
     time: the peak memory holds the work of two families, not of all of them at once.
+
+    ``release`` hands the tables over (a ``dict`` given is emptied): each is dropped as soon as
+    its family's features are computed, so that the peak holds the largest table beside the
+    features, not every table beside them. For one cutoff over tables read for it alone.
     """
     prepared = prepare_tables(tables)
+    if release and isinstance(tables, dict):
+        tables.clear()
     population = _population(prepared, cutoff)
     ids = population if customers is None else customers.rename(ID)
     slots = prepared.slots(ids)
@@ -928,12 +961,24 @@ def feature_frame(
         for group in (_halves(features[f]) if prepared.tables[f.table].height * 3 >= rows else [features[f]])
     ]
 
+    unfinished = {f: sum(task[0] is f for task in tasks) for f in families}
+    lock = threading.Lock()
+
     def part_of(task: tuple[Family, list[Agg | Derived]]) -> pl.DataFrame | None:
         family, group = task
+        part: pl.DataFrame | None
         if family.name in prepared.prepared:
-            return _event_part(family, group, prepared, cutoff, windows, positions, outside)
-        frame = prepared.tables[family.table]
-        return _customers_part(family, frame, prepared.slots, cutoff, positions, outside)
+            part = _event_part(family, group, prepared, cutoff, windows, positions, outside)
+        else:
+            frame = prepared.tables[family.table]
+            part = _customers_part(family, frame, prepared.slots, cutoff, positions, outside)
+            del frame
+        with lock:
+            unfinished[family] -= 1
+            if release and not unfinished[family]:  # its last part: the table is not read again
+                prepared.prepared.pop(family.name, None)
+                prepared.tables.pop(family.table, None)
+        return part
 
     # The largest tables first, so that the two threads finish together.
     tasks.sort(key=lambda task: -prepared.tables[task[0].table].height)

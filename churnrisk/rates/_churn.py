@@ -7,6 +7,8 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from churnrisk._deprecation import renamed
+from churnrisk.definition import DEFAULT_INACTIVITY_DAYS, ChurnDefinition
 from churnrisk.rates._customers import COUNT_COLUMNS, customer_counts
 from churnrisk.rates._periods import (
     PERIODS,
@@ -14,6 +16,7 @@ from churnrisk.rates._periods import (
     data_span,
     finish,
     period_boundaries,
+    rate_definition,
     store_spells,
     with_group,
 )
@@ -24,7 +27,6 @@ from churnrisk.rates._revenue import (
     mrr_steps,
     order_revenue_churn,
 )
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, resolve_definition
 
 CUSTOMER_COLUMNS = [
     "period_start",
@@ -39,6 +41,7 @@ CUSTOMER_COLUMNS = [
 ]
 
 
+@renamed(inactivity_days="lookback")
 def churn_rates(
     store: Any,
     *,
@@ -46,9 +49,9 @@ def churn_rates(
     start: Any = None,
     end: Any = None,
     by: str | None = None,
-    definition: str | None = None,
+    definition: str | ChurnDefinition | None = None,
     reactivation_gap_days: float = 0,
-    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
+    lookback: int = DEFAULT_INACTIVITY_DAYS,
 ) -> pd.DataFrame:
     """Customer and revenue churn per period, with the counts behind every rate.
 
@@ -66,13 +69,15 @@ def churn_rates(
         last boundary (default: the last event in the data). Only complete periods are reported.
     by : str, optional
         A column of the ``customers`` table: one row per period and value.
-    definition : {"subscription", "inactivity"}, optional
+    definition : {"subscription", "inactivity"} or ChurnDefinition, optional
         Default: ``subscription`` when the store has subscriptions, else ``inactivity``
-        (orders, or activity events when there are no orders).
+        (orders, or activity events when there are no orders). A
+        :class:`~churnrisk.definition.ChurnDefinition` carries the two options below (its
+        ``lookback``, else its horizon, is the inactivity window), the same object the labels take.
     reactivation_gap_days : float, default 0
         Subscription spells apart by less than this merge (see :func:`churnrisk.spells.subscription_spells`).
-    inactivity_days : int, default 90
-        The inactivity window (see :func:`churnrisk.spells.order_spells`).
+    lookback : int, default 90
+        The inactivity window in days (see :func:`churnrisk.spells.order_spells`).
 
     Returns
     -------
@@ -98,26 +103,16 @@ def churn_rates(
         + expansion) / (churned + contraction)``. Order data adds ``revenue_previous``,
         ``revenue_existing`` and ``revenue_churn`` of the customers active at the period's start.
     """
-    definition = resolve_definition(store, definition)
-    events = activity_events(store) if definition == "inactivity" else None
-    spells = with_group(
-        store_spells(
-            store,
-            definition,
-            reactivation_gap_days=reactivation_gap_days,
-            inactivity_days=inactivity_days,
-            events=events,
-        ),
-        store,
-        by,
-    )
+    churn = rate_definition(store, definition, reactivation_gap_days, lookback)
+    events = activity_events(store) if churn.kind == "inactivity" else None
+    spells = with_group(store_spells(store, churn, events=events), store, by)
     first, last = data_span(store)
     bounds = period_boundaries(period, start, end, first=first, last=last)
     table = customer_counts(spells, bounds).with_columns(
         annualised_churn_rate=1 - (1 - pl.col("lost_churn_rate")) ** PERIODS[period][1]
     )
     columns = list(CUSTOMER_COLUMNS)
-    revenue = _revenue(store, events, spells, bounds, by, reactivation_gap_days, inactivity_days)
+    revenue = _revenue(store, events, spells, bounds, by, churn)
     if revenue is not None:
         table = table.join(revenue, on=["_group", "period"], how="left", nulls_equal=True)
         columns += [c for c in revenue.columns if c not in ("_group", "period")]
@@ -130,17 +125,16 @@ def _revenue(
     spells: pl.DataFrame,
     bounds: pl.Series,
     by: str | None,
-    reactivation_gap_days: float,
-    inactivity_days: int,
+    churn: ChurnDefinition,
 ) -> pl.DataFrame | None:
     if events is None:  # subscription definition
         steps = with_group(
-            mrr_steps(store["subscriptions"], reactivation_gap_days=reactivation_gap_days), store, by
+            mrr_steps(store["subscriptions"], reactivation_gap_days=churn.reactivation_gap_days), store, by
         )
         return mrr_movements(steps, bounds).select("_group", "period", *MRR_COLUMNS)
     if "amount" not in events.columns:  # activity events: no revenue
         return None
     orders = with_group(events, store, by)
-    return order_revenue_churn(orders, bounds, inactivity_days=inactivity_days).select(
+    return order_revenue_churn(orders, bounds, lookback=churn.window).select(
         "_group", "period", *ORDER_REVENUE_COLUMNS
     )

@@ -7,11 +7,12 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from churnrisk._deprecation import renamed
+from churnrisk.definition import DEFAULT_INACTIVITY_DAYS, ChurnDefinition
 from churnrisk.errors import ChurnriskError
 from churnrisk.rates._churn import churn_rates
-from churnrisk.rates._periods import PERIODS, finish, ratio, with_group
+from churnrisk.rates._periods import PERIODS, finish, rate_definition, ratio, with_group
 from churnrisk.rates._repeat import _orders
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, resolve_definition
 
 CLV_COLUMNS = [
     "customers",
@@ -28,6 +29,7 @@ CLV_COLUMNS = [
 ]
 
 
+@renamed(inactivity_days="lookback")
 def customer_lifetime_value(
     store: Any,
     *,
@@ -37,9 +39,9 @@ def customer_lifetime_value(
     by: str | None = None,
     margin: float | None = None,
     churn_rate: float | None = None,
-    definition: str | None = None,
+    definition: str | ChurnDefinition | None = None,
     reactivation_gap_days: float = 0,
-    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
+    lookback: int = DEFAULT_INACTIVITY_DAYS,
 ) -> pd.DataFrame:
     """Simple customer lifetime value, with every factor shown.
 
@@ -60,7 +62,7 @@ def customer_lifetime_value(
         raise ChurnriskError(f"The 'margin' parameter must be a fraction in [0, 1]. Got {margin!r} instead.")
     if churn_rate is not None and not 0 < churn_rate <= 1:
         raise ChurnriskError(f"The 'churn_rate' parameter must be in (0, 1]. Got {churn_rate!r} instead.")
-    definition = resolve_definition(store, definition)
+    churn = rate_definition(store, definition, reactivation_gap_days, lookback)
     rates = (
         pl.from_pandas(
             churn_rates(
@@ -69,9 +71,7 @@ def customer_lifetime_value(
                 start=start,
                 end=end,
                 by=by,
-                definition=definition,
-                reactivation_gap_days=reactivation_gap_days,
-                inactivity_days=inactivity_days,
+                definition=churn,
             )
         )
         .rename({by: "_group"} if by else {})
@@ -85,7 +85,7 @@ def customer_lifetime_value(
         _from=pl.col("period_start").min(),
         _to=pl.col("period_end").max(),
     )
-    if definition == "subscription":
+    if churn.kind == "subscription":
         months = 12 / PERIODS[period][1]
         table = pooled.with_columns(value_per_period=ratio(pl.col("_mrr"), pl.col("_start")) * months)
     else:

@@ -7,22 +7,24 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from churnrisk._deprecation import renamed
+from churnrisk.definition import DEFAULT_INACTIVITY_DAYS, ChurnDefinition
 from churnrisk.errors import ChurnriskError
 from churnrisk.rates._customers import index_spells
-from churnrisk.rates._periods import data_span, period_boundaries, store_spells
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, resolve_definition
+from churnrisk.rates._periods import data_span, period_boundaries, rate_definition, store_spells
 
 
+@renamed(inactivity_days="lookback")
 def cohort_retention(
     store: Any,
     *,
     period: str = "month",
     start: Any = None,
     end: Any = None,
-    definition: str | None = None,
+    definition: str | ChurnDefinition | None = None,
     values: str = "share",
     reactivation_gap_days: float = 0,
-    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
+    lookback: int = DEFAULT_INACTIVITY_DAYS,
 ) -> pd.DataFrame:
     """Retention table: of the customers acquired in a period, how many are active ``n`` periods later.
 
@@ -46,10 +48,8 @@ def cohort_retention(
     """
     if values not in ("share", "count"):
         raise ChurnriskError(f"The 'values' parameter must be 'share' or 'count'. Got {values!r} instead.")
-    definition = resolve_definition(store, definition)
-    spells = store_spells(
-        store, definition, reactivation_gap_days=reactivation_gap_days, inactivity_days=inactivity_days
-    )
+    churn = rate_definition(store, definition, reactivation_gap_days, lookback)
+    spells = store_spells(store, churn)
     first, last = data_span(store)
     bounds = period_boundaries(period, start, end, first=first, last=last)
     n_periods = bounds.len() - 1

@@ -8,18 +8,21 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from churnrisk._deprecation import renamed
+from churnrisk.definition import DEFAULT_INACTIVITY_DAYS, ChurnDefinition
 from churnrisk.rates._customers import customer_counts, index_spells
 from churnrisk.rates._periods import (
     _instant,
     data_span,
     finish,
     period_boundaries,
+    rate_definition,
     ratio,
     store_spells,
     with_group,
 )
 from churnrisk.rates._revenue import mrr_steps
-from churnrisk.spells import DEFAULT_INACTIVITY_DAYS, churn_type, resolve_definition, shift_within
+from churnrisk.spells import churn_type, shift_within
 
 EVENT_COLUMNS = [
     "customer_id",
@@ -47,15 +50,16 @@ SUMMARY_COLUMNS = [
 ]
 
 
+@renamed(inactivity_days="lookback")
 def churn_events(
     store: Any,
     *,
     start: Any = None,
     end: Any = None,
-    definition: str | None = None,
+    definition: str | ChurnDefinition | None = None,
     window_days: float = 30,
     reactivation_gap_days: float = 0,
-    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
+    lookback: int = DEFAULT_INACTIVITY_DAYS,
 ) -> pd.DataFrame:
     """Every churn (a spell end) in ``[start, end]``, typed voluntary or involuntary.
 
@@ -64,11 +68,11 @@ def churn_events(
     attempts in the ``window_days`` before the churn), ``last_failed_at``, ``last_failure_reason`` and
     ``came_back`` (a later spell exists). Ends after the last event in the data are left out.
     """
-    return _events(
-        store, start, end, definition, window_days, reactivation_gap_days, inactivity_days
-    ).to_pandas()
+    churn = rate_definition(store, definition, reactivation_gap_days, lookback)
+    return _events(store, start, end, churn, window_days).to_pandas()
 
 
+@renamed(inactivity_days="lookback")
 def winback_list(store: Any, **options: Any) -> pd.DataFrame:
     """Involuntarily churned customers who have not come back, largest lost MRR first.
 
@@ -80,6 +84,7 @@ def winback_list(store: Any, **options: Any) -> pd.DataFrame:
     return gone.sort(["mrr_lost", "churned_at"], descending=[True, False], nulls_last=True).to_pandas()
 
 
+@renamed(inactivity_days="lookback")
 def churn_by_type(
     store: Any,
     *,
@@ -87,33 +92,21 @@ def churn_by_type(
     start: Any = None,
     end: Any = None,
     by: str | None = None,
-    definition: str | None = None,
+    definition: str | ChurnDefinition | None = None,
     window_days: float = 30,
     reactivation_gap_days: float = 0,
-    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
+    lookback: int = DEFAULT_INACTIVITY_DAYS,
 ) -> pd.DataFrame:
     """Voluntary and involuntary churn per period: counts, shares, rates over ``customers_start``, MRR.
 
     ``churned`` counts the customers whose spell ended in the period and did not resume in it (as
     ``churned_in_period`` in :func:`churn_rates`), split by the type of their churn.
     """
-    definition = resolve_definition(store, definition)
+    churn = rate_definition(store, definition, reactivation_gap_days, lookback)
     first, last = data_span(store)
     bounds = period_boundaries(period, start, end, first=first, last=last)
-    events = with_group(
-        _events(
-            store, bounds[0], bounds[-1], definition, window_days, reactivation_gap_days, inactivity_days
-        ),
-        store,
-        by,
-    )
-    spells = with_group(
-        store_spells(
-            store, definition, reactivation_gap_days=reactivation_gap_days, inactivity_days=inactivity_days
-        ),
-        store,
-        by,
-    )
+    events = with_group(_events(store, bounds[0], bounds[-1], churn, window_days), store, by)
+    spells = with_group(store_spells(store, churn), store, by)
     counted = _counted(events, index_spells(spells, bounds))
     starts = customer_counts(spells, bounds).select(
         "_group", "period", "period_start", "period_end", "customers_start"
@@ -125,15 +118,10 @@ def _events(
     store: Any,
     start: Any,
     end: Any,
-    definition: str | None,
+    churn: ChurnDefinition,
     window_days: float,
-    reactivation_gap_days: float,
-    inactivity_days: int,
 ) -> pl.DataFrame:
-    definition = resolve_definition(store, definition)
-    spells = store_spells(
-        store, definition, reactivation_gap_days=reactivation_gap_days, inactivity_days=inactivity_days
-    ).sort("customer_id", "start")
+    spells = store_spells(store, churn).sort("customer_id", "start")
     first, last = data_span(store)
     lo = _instant(start, "start") or first
     hi = _instant(end, "end") or last
@@ -147,7 +135,7 @@ def _events(
     )
     out = out.join(_payments(store, churned, window_days), on=["customer_id", "churned_at"], how="left")
     out = out.join(
-        _mrr_lost(store, churned, definition, reactivation_gap_days),
+        _mrr_lost(store, churned, churn),
         on=["customer_id", "churned_at"],
         how="left",
     )
@@ -191,13 +179,12 @@ def _payments(store: Any, churned: pl.DataFrame, window_days: float) -> pl.DataF
     )
 
 
-def _mrr_lost(
-    store: Any, churned: pl.DataFrame, definition: str, reactivation_gap_days: float
-) -> pl.DataFrame:
+def _mrr_lost(store: Any, churned: pl.DataFrame, churn: ChurnDefinition) -> pl.DataFrame:
     """MRR the customer paid just before the churn (subscription data; empty otherwise)."""
-    if definition != "subscription":
+    if churn.kind != "subscription":
         return churned.with_columns(mrr_lost=pl.lit(None, pl.Float64))
-    steps = mrr_steps(store["subscriptions"], reactivation_gap_days=reactivation_gap_days).with_columns(
+    gap = churn.reactivation_gap_days
+    steps = mrr_steps(store["subscriptions"], reactivation_gap_days=gap).with_columns(
         mrr_lost=shift_within(pl.col("mrr"))
     )
     return steps.select("customer_id", pl.col("t").alias("churned_at"), "mrr_lost").join(

@@ -13,12 +13,10 @@ from typing import Any
 import pandas as pd
 import polars as pl
 
+from churnrisk.definition import DEFAULT_INACTIVITY_DAYS, ChurnDefinition, activity_table, check_days
+from churnrisk.definition import data_span as data_span  # one end of the data, for rates and labels
 from churnrisk.errors import ChurnriskError
-from churnrisk.spells import (
-    DEFAULT_INACTIVITY_DAYS,
-    order_spells,
-    subscription_spells,
-)
+from churnrisk.spells import order_spells, subscription_spells
 
 #: Period name -> (Polars interval, periods per year used to annualise).
 PERIODS: dict[str, tuple[str, int]] = {
@@ -109,40 +107,43 @@ def period_frame(bounds: pl.Series) -> pl.DataFrame:
 def activity_events(store: Any) -> pl.DataFrame | None:
     """``customer_id, ordered_at[, amount]`` of the events that keep a customer active (orders, else
     activity), sorted by customer and time: sorting once makes every later sort cheap."""
-    if "orders" in store:
-        events = store["orders"].select("customer_id", "ordered_at", "amount")
-    elif "activity" in store:
-        events = store["activity"].select("customer_id", pl.col("occurred_at").alias("ordered_at"))
-    else:
+    if "orders" not in store and "activity" not in store:
         return None
+    table, time = activity_table(store)
+    revenue = ["amount"] if table == "orders" else []
+    events = store[table].select("customer_id", pl.col(time).alias("ordered_at"), *revenue)
     return events.sort("customer_id", "ordered_at")
 
 
-def store_spells(
+def rate_definition(
     store: Any,
-    definition: str,
-    *,
+    definition: str | ChurnDefinition | None,
     reactivation_gap_days: float = 0,
-    inactivity_days: int = DEFAULT_INACTIVITY_DAYS,
-    events: pl.DataFrame | None = None,
-) -> pl.DataFrame:
+    lookback: int = DEFAULT_INACTIVITY_DAYS,
+) -> ChurnDefinition:
+    """The churn definition of a rate from its keyword arguments (or given whole), checked once."""
+    if isinstance(definition, ChurnDefinition):
+        if (reactivation_gap_days, lookback) != (0, DEFAULT_INACTIVITY_DAYS):
+            raise ChurnriskError(
+                "a ChurnDefinition was given together with reactivation_gap_days or lookback. "
+                "Suggestion: put them into the definition (lookback, reactivation_gap_days)."
+            )
+        return ChurnDefinition.make(store, definition)
+    return ChurnDefinition.make(
+        store,
+        definition,
+        lookback=check_days(lookback, "lookback"),
+        reactivation_gap_days=reactivation_gap_days,
+    )
+
+
+def store_spells(store: Any, churn: ChurnDefinition, *, events: pl.DataFrame | None = None) -> pl.DataFrame:
     """The store's spells under one churn definition (``events``: :func:`activity_events`, if at hand)."""
-    if definition == "subscription":
-        return subscription_spells(store["subscriptions"], reactivation_gap_days=reactivation_gap_days)
+    if churn.kind == "subscription":
+        return subscription_spells(store["subscriptions"], reactivation_gap_days=churn.reactivation_gap_days)
     events = activity_events(store) if events is None else events
-    assert events is not None  # resolve_definition checked it
-    return order_spells(events, inactivity_days=inactivity_days)
-
-
-def data_span(store: Any) -> tuple[datetime, datetime]:
-    """The first and the last instant the store knows about (event times and subscription ends)."""
-    first, last = store.time_span()
-    subs = store.get("subscriptions")
-    if subs is not None and "ended_at" in subs.columns and subs["ended_at"].max() is not None:
-        last = max(last, subs["ended_at"].max()) if last is not None else subs["ended_at"].max()
-    if first is None or last is None:
-        raise ChurnriskError("the event store has no dated events to measure churn over.")
-    return first, last
+    assert events is not None  # resolve_kind checked it
+    return order_spells(events, lookback=churn.window)
 
 
 def with_group(frame: pl.DataFrame, store: Any, by: str | None) -> pl.DataFrame:

@@ -157,10 +157,10 @@ def _mrr_rates() -> list[pl.Expr]:
     ]
 
 
-def order_revenue_churn(orders: pl.DataFrame, bounds: pl.Series, *, inactivity_days: float) -> pl.DataFrame:
+def order_revenue_churn(orders: pl.DataFrame, bounds: pl.Series, *, lookback: float) -> pl.DataFrame:
     """Revenue churn from existing customers (seed), per ``(_group, period)``.
 
-    The customers active at the period's start (ordered in the ``inactivity_days`` before it): their
+    The customers active at the period's start (ordered in the ``lookback`` days before it): their
     revenue in the period before (``revenue_previous``) against their revenue in this period
     (``revenue_existing``); ``revenue_churn = 1 - existing / previous`` (net: may be negative).
     ``orders`` carries ``_group``.
@@ -188,7 +188,7 @@ def order_revenue_churn(orders: pl.DataFrame, bounds: pl.Series, *, inactivity_d
         .filter(key_changes.fill_null(True))
         .select("customer_id", "_group", "period", "revenue", last_order="ordered_at")
     )
-    existing = _existing(revenue, bounds, timedelta(days=inactivity_days))
+    existing = _existing(revenue, bounds, timedelta(days=lookback))
     sums = group_agg(existing, ["period"], [pl.col("revenue_previous", "revenue_existing").sum()])
     grid = group_values(revenue).join(period_frame(bounds), how="cross")
     return (

@@ -1,19 +1,4 @@
-"""Training sets: features and labels stacked over many cutoffs, keyed by (customer_id, cutoff).
-
-Every row is one customer at one cutoff (DESIGN §3): features see only events up to the cutoff,
-the label only ``(cutoff + lead_time, cutoff + lead_time + horizon]``. The event tables are
-put in time order and encoded once, and reused for every cutoff. Rows of a censored cutoff (its
-horizon runs past the end of the data) are kept with a missing ``churned``, so that
-:func:`update_training_set` can fill them in once the outcome is known, next to the rows of the
-new cutoffs, without rebuilding history.
-
-A training set is stored either as one ``.csv`` / ``.parquet`` file or, for any other path, as a
-folder of one Parquet file of features per cutoff (``cutoff=2024-06-30.parquet``), a small one
-of its labels beside it (``cutoff=2024-06-30.labels.parquet``) and ``training-set.json``
-recording the label options and windows. :func:`append_training_set` on a folder computes only
-the new cutoffs and rewrites only the labels files whose censored labels became known;
-:func:`read_training_set` reads either form into the frame :func:`build_training_set` gives.
-"""
+"""Training sets on disk: one file, or a folder of per-cutoff parts that grows with ``--append``."""
 
 from __future__ import annotations
 
@@ -21,12 +6,11 @@ import contextlib
 import json
 import os
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,248 +18,28 @@ import polars as pl
 from pandas.api.types import union_categoricals
 
 from churnrisk._io import TABLE_FORMATS, atomic_path, check_writable, polars_parquet, write_table
+from churnrisk.definition import ChurnDefinition
 from churnrisk.errors import ChurnriskError
 from churnrisk.features._build import (
     check_windows,
-    numeric_values,
     promoted,
     to_cutoff,
-    to_pandas_column,
-    to_pandas_features,
 )
-from churnrisk.features._polars import PreparedTables, feature_frame, prepare_tables
-from churnrisk.features._spec import DEFAULT_WINDOWS, Inputs, feature_inputs, merge_inputs
-from churnrisk.labels import LABEL_INPUTS, Definition, check_label_options, label_frame
-from churnrisk.spells import subscription_spells
+from churnrisk.features._spec import DEFAULT_WINDOWS
+from churnrisk.labels import Definition, SpellCache, check_label_options, label_frame
 from churnrisk.store import EventStore
-
-__all__ = [
-    "TrainingSetSummary",
-    "append_training_set",
-    "build_training_set",
-    "make_cutoffs",
-    "read_training_set",
-    "training_inputs",
-    "update_training_set",
-    "write_training_set",
-]
-
-ID = "customer_id"
-KEY = [ID, "cutoff"]
-Progress = Callable[[int, int], None]
-_UNITS = {"D": "days", "W": "weeks", "M": "months", "Q": "months", "Y": "years"}
-
-
-def training_inputs() -> Inputs:
-    """The columns features and labels read, by table (``None``: all), e.g. for
-    ``EventStore.from_folder(folder, columns=training_inputs())``: every table the features read,
-    so the end of the data (the latest event of any table) is the same as with all columns."""
-    return merge_inputs(feature_inputs(), LABEL_INPUTS)
-
-
-def cutoff_step(every: str) -> pd.DateOffset:
-    """The calendar step of ``every`` (a count and a unit: ``D``, ``W``, ``M``, ``Q`` or ``Y``)."""
-    match = re.fullmatch(r"\s*(\d+)\s*([DWMQY])\s*", str(every).upper())
-    if match is None or int(match.group(1)) == 0:
-        raise ChurnriskError(
-            f"The 'every' parameter must be a count and a unit (D, W, M, Q or Y). Got {every!r} instead. "
-            "Suggestion: every='1M'."
-        )
-    count, unit = int(match.group(1)), match.group(2)
-    offset: dict[str, Any] = {_UNITS[unit]: count * 3 if unit == "Q" else count}
-    return pd.DateOffset(**offset)
-
-
-def make_cutoffs(
-    first: Any, last: Any, every: str = "1M", *, anchor: Literal["first", "last"] = "first"
-) -> list[datetime]:
-    """Cutoffs from ``first`` to ``last`` (inclusive), ``every`` apart.
-
-    ``every`` is a count and a unit: ``D`` days, ``W`` weeks, ``M`` months, ``Q`` quarters,
-    ``Y`` years. The steps are counted from ``first`` (``anchor="last"``: back from ``last``, so
-    that the latest cutoff is ``last`` itself), each from the anchor so that they do not drift;
-    month steps keep the anchor's day (clipped to the month's last day).
-
-    Examples
-    --------
-    >>> [c.date().isoformat() for c in make_cutoffs("2024-01-31", "2024-04-30", every="1M")]
-    ['2024-01-31', '2024-02-29', '2024-03-31', '2024-04-30']
-    >>> [c.date().isoformat() for c in make_cutoffs("2024-01-15", "2024-04-01", "1M", anchor="last")]
-    ['2024-02-01', '2024-03-01', '2024-04-01']
-    """
-    start, stop = to_cutoff(first, "first"), to_cutoff(last, "last")
-    step = cutoff_step(every)
-    if stop < start:
-        raise ChurnriskError(f"the last cutoff {stop:%Y-%m-%d} is before the first {start:%Y-%m-%d}.")
-    origin, sign = (pd.Timestamp(start), 1) if anchor == "first" else (pd.Timestamp(stop), -1)
-    out, k = [], 0
-    while start <= (cutoff := origin + sign * k * step) <= stop:
-        out.append(cutoff.to_pydatetime())
-        k += 1
-    return sorted(out)
-
-
-def _cutoff_list(cutoffs: Iterable[Any]) -> list[datetime]:
-    values = sorted({to_cutoff(c) for c in cutoffs})
-    if not values:
-        raise ChurnriskError("no cutoffs given. Suggestion: make_cutoffs('2024-01-31', '2024-12-31').")
-    return values
-
-
-def _rows(
-    tables: PreparedTables, cutoff: datetime, windows: tuple[int, ...], labels: pl.DataFrame
-) -> pl.DataFrame:
-    """Features and labels of the eligible customers at one cutoff (``labels``: sorted by customer)."""
-    # Features of exactly the labelled customers, in their order: no join.
-    features = feature_frame(tables, cutoff, windows, customers=labels[ID])
-    cutoffs = pl.Series("cutoff", np.full(labels.height, np.datetime64(cutoff, "us")))
-    return features.insert_column(1, cutoffs).hstack(labels.select("churned", "churn_type"))
-
-
-def _spells(store: EventStore, options: dict[str, Any]) -> pl.DataFrame | None:
-    """The subscription spells the labels read (once for all cutoffs), if the definition uses them."""
-    return subscription_spells(store["subscriptions"]) if options["definition"] == "subscription" else None
-
-
-def _cutoff_rows(
-    store: EventStore,
-    cutoffs: Sequence[datetime],
-    windows: tuple[int, ...],
-    options: dict[str, Any],
-    progress: Progress | None,
-    spells: pl.DataFrame | None,
-) -> tuple[int, Iterator[pl.DataFrame]]:
-    """The number of rows, and the rows of each cutoff in turn (computed when asked for).
-
-    Labels come first (they are small), so that the row count is known before any feature.
-    """
-    # Customer ids encoded (and order-dependent tables sorted) once for all cutoffs.
-    tables = prepare_tables(store.tables, running=len(cutoffs) > 1)
-    labels = [label_frame(store, cutoff, spells=spells, **options) for cutoff in cutoffs]
-
-    def step(k: int) -> pl.DataFrame:
-        frame = _rows(tables, cutoffs[k], windows, labels[k])
-        labels[k] = labels[k].clear()
-        return frame
-
-    def rows() -> Iterator[pl.DataFrame]:
-        # The next cutoff is computed while the caller takes this one in (in order: statistics
-        # over the history run on from one cutoff to the next).
-        with ThreadPoolExecutor(max_workers=1) as ahead:
-            future = ahead.submit(step, 0)
-            for done in range(1, len(cutoffs) + 1):
-                frame = future.result()
-                if done < len(cutoffs):
-                    future = ahead.submit(step, done)
-                yield frame
-                del frame
-                if progress is not None:
-                    progress(done, len(cutoffs))
-
-    return sum(frame.height for frame in labels), rows()
-
-
-def _to_pandas(
-    frame: pl.DataFrame, options: dict[str, Any], windows: tuple[int, ...], *, sort: bool = True
-) -> pd.DataFrame:
-    """Rows sorted by cutoff and customer (``frame`` is consumed, see ``to_pandas_features``)."""
-    out = to_pandas_features(frame.sort("cutoff", ID) if sort else frame).reset_index()
-    return _typed(out, options, windows)
-
-
-def _stacked(total: int, frames: Iterable[pl.DataFrame]) -> pd.DataFrame:
-    """The rows of every cutoff (``total`` in all), stacked into one pandas frame.
-
-    Each numeric column is allocated once at its final size and every cutoff writes its slice
-    into it: the peak holds the result plus one cutoff's work, not the result twice.
-    """
-    arrays: dict[str, np.ndarray] = {}
-    other: dict[str, list[pl.Series]] = {}
-    names: list[str] = []
-    start = 0
-    for done, frame in enumerate(frames, start=1):
-        names = names or frame.columns
-        stop = start + frame.height
-        for name in frame.columns:
-            column = frame.drop_in_place(name)
-            if name in arrays or (done == 1 and column.dtype.is_numeric()):
-                values = numeric_values(column)  # missing values as NaN (whole numbers become floats)
-                if name not in arrays:
-                    arrays[name] = np.empty(total, dtype=values.dtype)
-                elif values.dtype != arrays[name].dtype:
-                    arrays[name] = arrays[name].astype(promoted(values.dtype, arrays[name].dtype))
-                arrays[name][start:stop] = values
-            else:  # text as 32-bit codes until the end (a fraction of the memory of the strings)
-                other.setdefault(name, []).append(
-                    column.cast(pl.Categorical) if column.dtype == pl.String else column
-                )
-        start = stop
-    columns = {}
-    for name in names:
-        if name in arrays:
-            columns[name] = pd.Series(arrays.pop(name), copy=False)
-        else:
-            column = pl.concat([p.to_frame() for p in other.pop(name)], how="vertical_relaxed").to_series()
-            columns[name] = to_pandas_column(column)
-    return pd.DataFrame(columns, copy=False)
-
-
-def _typed(out: pd.DataFrame, options: dict[str, Any], windows: tuple[int, ...]) -> pd.DataFrame:
-    out["churned"] = out["churned"].astype("Int64")
-    out["churn_type"] = _strings(out["churn_type"])
-    out.attrs.update(options)
-    out.attrs["windows"] = list(windows)
-    return out
-
-
-def _strings(values: pd.Series) -> pd.Series:
-    """``values`` as pandas ``string``; a categorical by its codes (a take, not a string per row)."""
-    if not isinstance(values.dtype, pd.CategoricalDtype):
-        return values.astype("string")
-    categories = pd.array(values.cat.categories.to_numpy(dtype=object), dtype="string")
-    text = categories.take(values.cat.codes.to_numpy(), allow_fill=True)
-    return pd.Series(text, index=values.index, name=values.name, copy=False)
-
-
-def build_training_set(
-    store: EventStore,
-    cutoffs: Iterable[Any],
-    *,
-    definition: Definition,
-    horizon: int,
-    lookback: int | None = None,
-    lead_time: int = 0,
-    windows: Sequence[int] = DEFAULT_WINDOWS,
-    progress: Progress | None = None,
-) -> pd.DataFrame:
-    """Features and churn labels of every eligible customer at every cutoff.
-
-    Parameters
-    ----------
-    store : EventStore
-        A validated event store.
-    cutoffs : iterable of date-like
-        E.g. :func:`make_cutoffs`.
-    definition, horizon, lookback, lead_time
-        The churn label, see :func:`churnrisk.labels.make_labels`.
-    windows : sequence of int, default (30, 90, 180, 365)
-        Feature look-back windows in days, see :func:`churnrisk.features.build_features`.
-    progress : callable, optional
-        Called as ``progress(done, total)`` after each cutoff.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``customer_id``, ``cutoff``, the features, ``churned`` (nullable 0/1: missing for
-        censored cutoffs, whose horizon runs past the end of the data) and ``churn_type``;
-        sorted by cutoff and customer. ``.attrs`` records the label options and windows.
-    """
-    options = check_label_options(store, definition, horizon, lookback, lead_time)
-    windows_ = check_windows(windows)
-    # Cutoffs come in order, customers sorted in each: stacking needs no sort.
-    cutoffs_ = _cutoff_list(cutoffs)
-    total, frames = _cutoff_rows(store, cutoffs_, windows_, options, progress, _spells(store, options))
-    return _typed(_stacked(total, frames), options, windows_)
+from churnrisk.training._cutoffs import _cutoff_list
+from churnrisk.training._sets import (
+    ID,
+    KEY,
+    META,
+    Progress,
+    _check_options,
+    _cutoff_rows,
+    _stacked,
+    _typed,
+    build_training_set,
+)
 
 
 def _read_existing(existing: pd.DataFrame | str | os.PathLike[str]) -> pd.DataFrame:
@@ -293,6 +57,7 @@ def update_training_set(
     horizon: int,
     lookback: int | None = None,
     lead_time: int = 0,
+    reactivation_gap_days: float = 0,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     progress: Progress | None = None,
 ) -> pd.DataFrame:
@@ -306,7 +71,7 @@ def update_training_set(
     ``existing`` is a frame or a stored training set (see :func:`read_training_set`); nothing is
     written. To update a stored set in place, use :func:`append_training_set`.
     """
-    options = check_label_options(store, definition, horizon, lookback, lead_time)
+    options = check_label_options(store, definition, horizon, lookback, lead_time, reactivation_gap_days)
     windows_ = check_windows(windows)
     old = _read_existing(existing)
     _check_same_options(old, options, windows_)
@@ -314,7 +79,7 @@ def update_training_set(
     new = [c for c in _cutoff_list(new_cutoffs) if c not in known]
     old = _fill_censored(store, old, options)
     if new:
-        total, frames = _cutoff_rows(store, new, windows_, options, progress, _spells(store, options))
+        total, frames = _cutoff_rows(store, new, windows_, options, progress, spells={})
         old = _append(old, _typed(_stacked(total, frames), options, windows_))
         if known and min(new) < max(known):
             old = old.sort_values(["cutoff", ID], kind="stable", ignore_index=True)
@@ -356,7 +121,7 @@ def _fill_censored(store: EventStore, old: pd.DataFrame, options: dict[str, Any]
     if not missing.any():
         return old
     open_cutoffs = sorted(pd.to_datetime(old.loc[missing, "cutoff"].unique()).to_pydatetime())
-    spells = _spells(store, options)
+    spells: SpellCache = {}
     labels = pl.concat(
         label_frame(store, c, spells=spells, **options).with_columns(cutoff=pl.lit(c, pl.Datetime("us")))
         for c in open_cutoffs
@@ -377,25 +142,18 @@ def _check_same_options(old: pd.DataFrame, options: dict[str, Any], windows: tup
         raise ChurnriskError(f"the existing training set lacks the columns {sorted(missing)}.")
 
 
-def _check_options(recorded: Mapping[Any, Any], options: dict[str, Any], windows: tuple[int, ...]) -> None:
-    """Refuse options other than those ``recorded`` with the stored set (its ``.attrs``)."""
-    given = {**options, "windows": list(windows)}
-    different = {k: (recorded[k], v) for k, v in given.items() if k in recorded and recorded[k] != v}
-    if different:
-        detail = ", ".join(f"{k}: {a!r} there, {b!r} now" for k, (a, b) in different.items())
-        raise ChurnriskError(
-            f"the existing training set was built with other options ({detail}). "
-            "Suggestion: pass the same options, or rebuild it with build_training_set."
-        )
-
-
-# --- stored training sets: one file, or a folder of one Parquet file per cutoff ---------------------
-
-META = "training-set.json"
 _LOCK = ".lock"  # see _one_writer
+
+
 _KIND = "churnrisk training set"
+
+
 _STAMP = r"cutoff=(\d{4}-\d{2}-\d{2}(?:T\d{2}-\d{2}-\d{2})?)"
+
+
 _PART = re.compile(_STAMP + r"\.parquet")
+
+
 _LABELS_FILE = re.compile(_STAMP + r"\.labels\.parquet")
 
 
@@ -445,7 +203,7 @@ def read_training_set(path: str | os.PathLike[str]) -> pd.DataFrame:
     if not path.exists():
         raise ChurnriskError(f"{path} does not exist. Suggestion: build it first with build_training_set.")
     if path.is_dir():
-        return _read_folder(path)
+        return _read_dataset(path) if _is_dataset(path) else _read_folder(path)
     if path.suffix.lower() == ".parquet":
         import pyarrow.parquet as pq
 
@@ -459,6 +217,43 @@ def read_training_set(path: str | os.PathLike[str]) -> pd.DataFrame:
     )
 
 
+#: The label options beside a Parquet dataset written by Spark (the underscore hides it from Spark's readers).
+DATASET_META = "_churnrisk.json"
+
+
+def _is_dataset(folder: Path) -> bool:
+    """A folder of Parquet part files (``part-00000-….parquet``, as Spark writes) and no META."""
+    return not (folder / META).exists() and any(_dataset_files(folder))
+
+
+def _dataset_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.glob("*.parquet") if not p.name.startswith(("_", ".")))
+
+
+def _read_dataset(folder: Path) -> pd.DataFrame:
+    """A training set stored as a Parquet dataset (``training-set --engine spark``), one row group at
+    a time: each numeric column is allocated once and filled row group by row group, so the peak
+    holds the result and one row group. Part files are in Spark's order (sorted by cutoff and
+    customer when written sorted). The label options come from :data:`DATASET_META` when present."""
+    import pyarrow.parquet as pq
+
+    readers = [pq.ParquetFile(p) for p in _dataset_files(folder)]
+    total = sum(r.metadata.num_rows for r in readers)
+    frames = (
+        pl.DataFrame(pl.from_arrow(r.read_row_group(i))) for r in readers for i in range(r.num_row_groups)
+    )
+    out = _stacked(total, frames)
+    try:
+        recorded = json.loads((folder / DATASET_META).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        recorded = {}
+    options = {k: v for k, v in recorded.items() if k != "windows"}
+    out = _typed(out, options, tuple(recorded.get("windows", ())))
+    if "windows" not in recorded:
+        del out.attrs["windows"]
+    return out
+
+
 def _read_folder(folder: Path) -> pd.DataFrame:
     recorded = _read_meta(folder)
     parts = _parts(folder)
@@ -468,7 +263,7 @@ def _read_folder(folder: Path) -> pd.DataFrame:
         )
     total = sum(pl.scan_parquet(p).select(pl.len()).collect().item() for p in parts.values())
     frames = (pl.read_parquet(p).hstack(pl.read_parquet(_labels_path(p))) for p in parts.values())
-    options = {k: recorded[k] for k in ("definition", "horizon", "lookback", "lead_time")}
+    options = ChurnDefinition.from_options(recorded).options()  # a folder from before the grace period: 0
     return _typed(_stacked(total, frames), options, tuple(recorded["windows"]))
 
 
@@ -481,6 +276,7 @@ def write_training_set(
     horizon: int,
     lookback: int | None = None,
     lead_time: int = 0,
+    reactivation_gap_days: float = 0,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     overwrite: bool = False,
     progress: Progress | None = None,
@@ -499,7 +295,7 @@ def write_training_set(
     TrainingSetSummary
         Cutoffs, rows, labelled and churned rows of the stored set.
     """
-    options = check_label_options(store, definition, horizon, lookback, lead_time)
+    options = check_label_options(store, definition, horizon, lookback, lead_time, reactivation_gap_days)
     windows_, cutoffs_ = check_windows(windows), _cutoff_list(cutoffs)
     if not is_folder_path(path):
         check_writable(path, overwrite=overwrite)  # before the work, not after it
@@ -507,7 +303,7 @@ def write_training_set(
         return _summary(write_table(frame, path, overwrite=overwrite), frame, added=cutoffs_)
     with _one_writer(Path(path)) as folder:
         _new_folder(folder, options, windows_, overwrite=overwrite)
-        added = _add_parts(folder, store, cutoffs_, options, windows_, progress, _spells(store, options))
+        added = _add_parts(folder, store, cutoffs_, options, windows_, progress, spells={})
     return _folder_summary(folder, added=added)
 
 
@@ -520,6 +316,7 @@ def append_training_set(
     horizon: int,
     lookback: int | None = None,
     lead_time: int = 0,
+    reactivation_gap_days: float = 0,
     windows: Sequence[int] = DEFAULT_WINDOWS,
     progress: Progress | None = None,
 ) -> TrainingSetSummary:
@@ -553,7 +350,7 @@ def append_training_set(
     >>> sorted(p.name for p in folder.glob("cutoff=*[0-9].parquet"))  # features; labels beside them
     ['cutoff=2024-03-31.parquet', 'cutoff=2024-04-30.parquet', 'cutoff=2024-05-31.parquet']
     """
-    options = check_label_options(store, definition, horizon, lookback, lead_time)
+    options = check_label_options(store, definition, horizon, lookback, lead_time, reactivation_gap_days)
     windows_, cutoffs_ = check_windows(windows), _cutoff_list(cutoffs)
     target = Path(path)
     if not target.exists() or (target.is_dir() and all(p.name.startswith(".") for p in target.iterdir())):
@@ -566,7 +363,7 @@ def append_training_set(
         _check_options(_read_meta(target), options, windows_)
         censored = _censored_parts(target)  # before adding: new parts are labelled as well as they can be
         new = [c for c in cutoffs_ if c not in _parts(target)]
-        spells = _spells(store, options) if new or censored else None  # once for both
+        spells: SpellCache = {}  # each source's spells built once for both
         added = _add_parts(target, store, new, options, windows_, progress, spells)
         relabelled = _relabel_parts(censored, store, options, spells)
     return _folder_summary(target, added=added, relabelled=relabelled)
@@ -713,7 +510,7 @@ def _add_parts(
     options: dict[str, Any],
     windows: tuple[int, ...],
     progress: Progress | None,
-    spells: pl.DataFrame | None,
+    spells: SpellCache,
 ) -> list[datetime]:
     """Compute each cutoff and write it as its own file as soon as it is done (one cutoff in memory)."""
     if not cutoffs:
@@ -770,7 +567,7 @@ def _censored_parts(folder: Path) -> dict[datetime, Path]:
 
 
 def _relabel_parts(
-    censored: dict[datetime, Path], store: EventStore, options: dict[str, Any], spells: pl.DataFrame | None
+    censored: dict[datetime, Path], store: EventStore, options: dict[str, Any], spells: SpellCache
 ) -> list[datetime]:
     """Fill in the labels of the ``censored`` parts that are now observable; only their labels
     files are rewritten, every other file is not opened for writing."""

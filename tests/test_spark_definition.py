@@ -32,17 +32,17 @@ def spark():
 def grace_store() -> EventStore:
     """Renewals around the horizon's end, some within a 10-day grace period; data until 06-30."""
     rows = [
-        (1, "2024-01-01", None),  # stays
+        (1, "2024-01-01", None, None),  # stays
         (2, "2024-01-01", "2024-04-25", "too expensive"),  # renews 8 days later: stays with the gap
-        (2, "2024-05-03", None),
+        (2, "2024-05-03", None, None),
         (3, "2024-01-01", "2024-04-20", "too expensive"),  # back at the horizon's end: active there
-        (3, "2024-04-30", None),
+        (3, "2024-04-30", None, None),
         (4, "2024-01-01", "2024-04-25", "too expensive"),  # back exactly 10 days later: churned
-        (4, "2024-05-05", None),
-        (5, "2024-01-01", "2024-03-25"),  # in a pause at the cutoff, back 9.5 days later
-        (5, "2024-04-03 12:00", None),
+        (4, "2024-05-05", None, None),
+        (5, "2024-01-01", "2024-03-25", None),  # in a pause at the cutoff, back 9.5 days later
+        (5, "2024-04-03 12:00", None, None),
         (6, "2024-01-01", "2024-04-28", "card declined"),  # gone: involuntary churn
-        (7, "2024-06-30", None),  # the data run until 06-30
+        (7, "2024-06-30", None, None),  # the data run until 06-30
     ]
     subs = pd.DataFrame(rows, columns=["customer_id", "started_at", "ended_at", "end_reason"]).assign(mrr=9.0)
     subs["started_at"] = pd.to_datetime(subs["started_at"], format="ISO8601")

@@ -20,11 +20,8 @@ process, so that its peak memory (``ru_maxrss``) is its own; prints each run and
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -41,21 +38,6 @@ from churnrisk.store import EventStore
 from churnrisk.training import eligible_customers
 
 MODEL = Path(__file__).resolve().parents[1] / "models" / "demo-subscription.skops"
-COMMAND = """
-import json, resource, sys, time
-started = time.perf_counter()
-from churnrisk.cli import main
-sys.argv = ["churnrisk", "score", {model!r}, {data!r}, "-o", {out!r}, "--overwrite"]
-try:
-    main()
-except SystemExit as exit:
-    if exit.code:
-        raise
-wall = time.perf_counter() - started
-usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({{"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                  "peak_rss_mb": usage.ru_maxrss / 1024}}))
-"""
 
 
 def demo_model_and_rows(n_demo: int = 10_000, seed: int = 0) -> tuple[ChurnModel, pd.DataFrame]:
@@ -88,18 +70,14 @@ def _cpu_seconds() -> float:
 def score_command(customers: int, repeat: int) -> None:
     """``churnrisk score`` on the demo store of ``customers``, ``repeat`` times in fresh processes."""
     import pyarrow.parquet as pq
-    from bench_train import BENCH_DATA, demo_store
+    from bench_train import BENCH_DATA, command, demo_store
 
     data = demo_store(customers, BENCH_DATA)
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-scoring-") as tmp:
         out = Path(tmp) / "scores.parquet"
         for i in range(repeat):
-            code = COMMAND.format(model=str(MODEL), data=str(data), out=str(out))
-            done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-            if done.returncode:
-                raise SystemExit(f"churnrisk score failed:\n{done.stderr}")
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            runs.append(command(["score", str(MODEL), str(data), "-o", str(out), "--overwrite"]))
             scored = pq.ParquetFile(out).metadata.num_rows
             print(
                 f"run {i + 1}: churnrisk score on {data.name} ({scored:,} eligible customers scored): "

@@ -36,8 +36,7 @@ CHILD = """
 import json, resource, sys, time
 started = time.perf_counter()
 from churnrisk.cli import main
-sys.argv = ["churnrisk", "train", {data!r}, "--definition", "subscription", "--horizon", "60",
-            "-o", {out!r}, "--overwrite", *{extra!r}]
+sys.argv = ["churnrisk", *{argv!r}]
 try:
     main()
 except SystemExit as exit:
@@ -77,11 +76,19 @@ MODES = {
 
 
 def run(data: Path, out: Path, extra: list[str]) -> dict:
-    return _child(CHILD.format(data=str(data), out=str(out), extra=extra))
+    train = ["train", str(data), "--definition", "subscription", "--horizon", "60", "-o", str(out)]
+    return command([*train, "--overwrite", *extra])
+
+
+def command(argv: list[str]) -> dict:
+    """``churnrisk <argv>`` in a fresh process: its wall and CPU seconds and peak RSS (MiB)."""
+    return _child(CHILD.format(argv=argv))
 
 
 def _child(code: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"the benchmark's child process failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

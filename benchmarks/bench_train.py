@@ -14,8 +14,9 @@ on more rows by design; the candidates alone must cost well under a second singl
 demo customers instead: wall time, peak memory (the child process's ``ru_maxrss``), the training
 matrix (labelled rows × features, from the model's metadata) and, in the same run, the floor: a bare
 ``HistGradientBoostingClassifier`` with the booster's own settings, 150 rounds without early
-stopping, fitted on a random 32-bit matrix of that shape. The demo stores are written once under
-``bench-data/`` (git-ignored) and reused.
+stopping, fitted on train's own training matrix (every labelled row of every cutoff, built by the
+same functions and encoded by the same preparation; only the fit is timed). The demo stores are
+written once under ``bench-data/`` (git-ignored) and reused.
 
     python benchmarks/bench_train.py --scale --runs 3
     python benchmarks/bench_train.py --scale --sizes 200000 --runs 1
@@ -53,19 +54,27 @@ BENCH_DATA = Path(__file__).resolve().parents[1] / "bench-data"
 
 FLOOR = """
 import json, resource, time
-import numpy as np
-from churnrisk.model import make_pipeline
-rows, cols = {rows!r}, {cols!r}
-rng = np.random.default_rng(0)
-X = rng.random((rows, cols), dtype=np.float32)
-y = (rng.random(rows) < 0.1).astype(int)
-booster = make_pipeline({{f"x{{i}}": "number" for i in range(cols)}})[-1].set_params(early_stopping=False)
+from churnrisk.model import feature_part, input_schema, make_pipeline, training_matrix
+from churnrisk.training import default_cutoffs, training_rows
+from churnrisk.validation import load_store
+store = load_store({data!r})
+cutoffs = default_cutoffs(store, horizon=60)
+rows = training_rows(store, cutoffs, definition="subscription", horizon=60)
+features = feature_part(rows)
+features = features.loc[:, features.notna().any()]  # train leaves out features never observed
+schema = input_schema(features)
+X, y = training_matrix(features, schema), rows["churned"].to_numpy(dtype=int)
+del store, rows, features
+pipeline = make_pipeline(schema)
+encoded = pipeline[:-1].fit_transform(X, y)
+del X
+booster = pipeline[-1].set_params(early_stopping=False)
 started = time.perf_counter()
-booster.fit(X, y)
+booster.fit(encoded, y)
 wall = time.perf_counter() - started
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({{"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime,
-                  "peak_rss_mb": usage.ru_maxrss / 1024, "rounds": int(booster.n_iter_)}}))
+print(json.dumps({{"wall_seconds": wall, "peak_rss_mb": usage.ru_maxrss / 1024, "rows": encoded.shape[0],
+                  "cols": encoded.shape[1], "rounds": int(booster.n_iter_)}}))
 """
 
 MODES = {
@@ -121,9 +130,12 @@ def scale(sizes: list[int], runs: int, folder: Path) -> None:
                 out = Path(tmp) / "m.skops"
                 figures = run(data, out, [])
                 meta = json.loads(out.with_suffix(".json").read_text())
-                rows = meta["rows"]["final_train"] + meta["rows"]["final_calibration"]
-                cols = len(meta["schema"])
-                floor = _child(FLOOR.format(rows=rows, cols=cols))
+                floor = _child(FLOOR.format(data=str(data)))
+                rows, cols = floor["rows"], floor["cols"]
+                if cols != len(meta["schema"]):
+                    raise SystemExit(
+                        f"the bare fit's matrix is not train's: {floor}, {len(meta['schema'])} columns"
+                    )
                 trained.append({**figures, "rows": rows, "cols": cols})
                 floors.append(floor)
                 print(

@@ -105,7 +105,7 @@ def test_training_summary_says_who_won_and_by_how_much():
     assert frame["n"].tolist() == [10] and frame["n"].dtype.kind == "i"
 
 
-def test_a_linear_candidate_learns_from_a_seeded_sample_of_at_most_linear_rows(monkeypatch):
+def test_candidates_learn_from_a_seeded_sample_of_at_most_their_rows_cap(monkeypatch):
     import churnrisk.candidates as candidates
 
     X, y = _rows(4000)  # noqa: N806
@@ -116,7 +116,16 @@ def test_a_linear_candidate_learns_from_a_seeded_sample_of_at_most_linear_rows(m
     thinned = candidates._fit_rows(pipelines["logistic"], train)
     assert thinned.sum() == 1000 and not thinned[3000:].any()  # only training rows, exactly the cap
     assert np.array_equal(thinned, candidates._fit_rows(pipelines["logistic"], train))  # deterministic
-    assert candidates._fit_rows(pipelines["gbm"], train) is train  # boosting learns from every row
+    assert candidates._fit_rows(pipelines["gbm"], train) is train  # under BOOSTING_ROWS: every row
+    assert candidates.sample_notes(["gbm", "logistic"], pipelines, train) == [
+        "logistic learned from a seeded sample of 1,000 of the 3,000 training rows"
+    ]
+    monkeypatch.setattr(candidates, "BOOSTING_ROWS", 2000)
+    boosted = candidates._fit_rows(pipelines["gbm"], train)
+    assert boosted.sum() == 2000 and not boosted[3000:].any()
+    assert candidates.sample_notes(["gbm"], pipelines, train) == [
+        "gbm learned from a seeded sample of 2,000 of the 3,000 training rows"
+    ]
     monkeypatch.setattr(candidates, "LINEAR_ROWS", 3000)
     assert candidates._fit_rows(pipelines["logistic"], train) is train  # at the cap: untouched
     # the selected logistic model is the one fitted on the sample

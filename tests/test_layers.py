@@ -12,7 +12,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "churnrisk"
 
 #: Lowest layer first; a name is a module or a package (every module inside it).
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "contract", "_io", "_deprecation"),
+    ("errors", "contract", "_io", "_deprecation", "_memory"),
     ("store", "database", "validation", "importers", "demo"),
     ("definition", "spells", "rates", "labels", "features", "bgnbd", "gammagamma", "survival", "drift"),
     ("training",),

@@ -377,9 +377,32 @@ def test_fit_calibrated_rows_is_fit_calibrated_on_the_slices(kind):
     a = fit_calibrated(
         make_pipeline(input_schema(X), model=kind), prepared[fit], y[fit], prepared[calibrate], y[calibrate]
     )
-    b = fit_calibrated_rows(make_pipeline(input_schema(X), model=kind), prepared, y, fit, calibrate)
+    b, proba = fit_calibrated_rows(make_pipeline(input_schema(X), model=kind), prepared, y, fit, calibrate)
     np.testing.assert_array_equal(a.predict_proba(prepared[500:]), b.predict_proba(prepared[500:]))
+    np.testing.assert_array_equal(proba, b.predict_proba(prepared[calibrate])[:, 1])
     with pytest.raises(ChurnriskError, match="need churners and non-churners"):
         fit_calibrated_rows(
             make_pipeline(input_schema(X), model=kind), prepared, y, fit & (y == 1), calibrate
         )
+
+
+@pytest.mark.parametrize("kind", MODEL_KINDS)
+def test_calibrate_is_scikit_learns_calibration_of_the_frozen_pipeline(kind):
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    from churnrisk.model import calibrate
+
+    X, y = _data(7)
+    prepared = prepare_features(X, input_schema(X))
+    pipeline = make_pipeline(input_schema(X), model=kind).fit(prepared[:400], y[:400])
+    ours, proba = calibrate(pipeline, prepared[400:500], y[400:500])
+    theirs = CalibratedClassifierCV(FrozenEstimator(pipeline)).fit(prepared[400:500], y[400:500])
+    np.testing.assert_array_equal(ours.predict_proba(prepared[500:]), theirs.predict_proba(prepared[500:]))
+    np.testing.assert_array_equal(proba, theirs.predict_proba(prepared[400:500])[:, 1])
+    assert list(ours.feature_names_in_) == list(theirs.feature_names_in_)
+    assert ours.n_features_in_ == theirs.n_features_in_
+    mine, sklearns = ours.calibrated_classifiers_[0], theirs.calibrated_classifiers_[0]
+    assert (mine.method, list(mine.classes)) == (sklearns.method, list(sklearns.classes))
+    ab = [(c.calibrators[0].a_, c.calibrators[0].b_) for c in (mine, sklearns)]
+    assert ab[0] == ab[1]

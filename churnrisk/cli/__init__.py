@@ -1,6 +1,10 @@
 """The ``churnrisk`` command line. Each module registers its commands on the one shared app."""
 
-from churnrisk.cli import (  # noqa: F401  (importing a module registers its commands)
+from churnrisk._memory import return_polars_memory
+
+return_polars_memory()  # before any command module loads Polars, which reads the setting then
+
+from churnrisk.cli import (  # noqa: E402, F401  (importing a module registers its commands)
     _data,
     _demo,
     _features,
@@ -10,6 +14,6 @@ from churnrisk.cli import (  # noqa: F401  (importing a module registers its com
     _rates,
     _report,
 )
-from churnrisk.cli._app import app, main
+from churnrisk.cli._app import app, main  # noqa: E402
 
 __all__ = ["app", "main"]

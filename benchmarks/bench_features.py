@@ -129,10 +129,21 @@ def _subscriptions(rng: np.random.Generator, customers: int, rows: int) -> pl.Da
 
 
 # ---------------------------------------------------------------------- measured runs
+#: The ``churnrisk`` script's first step (``churnrisk.cli`` makes it on import), then this file.
+COMMAND_PRELUDE = (
+    "import runpy, sys; from churnrisk._memory import return_polars_memory; return_polars_memory(); "
+    "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')"
+)
+
+
 def _run_child(mode: str, folder: Path) -> dict[str, float]:
-    """Run one measurement in a fresh interpreter: its peak RSS is its own."""
+    """Run one measurement in a fresh interpreter: its peak RSS is its own. The command's starts as
+    the ``churnrisk`` script does, its memory settings made before this file loads Polars."""
+    script = [__file__, "--child", mode, "--data", str(folder)]
+    if mode == "command":
+        script = ["-c", COMMAND_PRELUDE, *script]
     out = subprocess.run(
-        [sys.executable, __file__, "--child", mode, "--data", str(folder)],
+        [sys.executable, *script],
         check=True,
         capture_output=True,
         text=True,

@@ -19,6 +19,9 @@ _M_MMAP_THRESHOLD = -3
 _ONE_MIB = 1 << 20
 #: Polars' allocator (jemalloc) settings for a command: freed pages go back to the system at once.
 POLARS_ALLOCATOR = "dirty_decay_ms:0,muzzy_decay_ms:0"
+#: What Polars writes into ``_RJEM_MALLOC_CONF`` on import when nobody set it: a process started
+#: by one that had imported Polars inherits it, and it is not the user's choice.
+POLARS_DEFAULT = "dirty_decay_ms:500,muzzy_decay_ms:1000"
 
 
 def _libc() -> Any:
@@ -61,6 +64,7 @@ def return_polars_memory() -> None:
     read and dropped, or a frame converted to pandas and let go, still counts in the process's
     memory for the rest of the command. jemalloc reads ``_RJEM_MALLOC_CONF`` when Polars is loaded
     (Polars puts its own defaults first; a later setting wins), so the command line calls this
-    before any command module imports Polars.
+    before any command module imports Polars. A setting of the user's own is kept.
     """
-    os.environ.setdefault("_RJEM_MALLOC_CONF", POLARS_ALLOCATOR)
+    if os.environ.get("_RJEM_MALLOC_CONF", "") in ("", POLARS_DEFAULT):
+        os.environ["_RJEM_MALLOC_CONF"] = POLARS_ALLOCATOR

@@ -39,6 +39,12 @@ def test_the_command_line_has_polars_return_freed_memory_unless_the_user_set_it(
     ours = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     # Polars puts its defaults first; jemalloc takes the last value of each setting: ours
     assert ours.stdout.strip().endswith("dirty_decay_ms:0,muzzy_decay_ms:0")
+    # started by a process that had imported Polars: Polars' own default is no choice of the user's
+    env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:500,muzzy_decay_ms:1000"
+    inherited = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert inherited.stdout.strip().endswith("dirty_decay_ms:0,muzzy_decay_ms:0")
     env["_RJEM_MALLOC_CONF"] = "dirty_decay_ms:2000"
     theirs = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert theirs.stdout.strip().endswith("dirty_decay_ms:2000")

@@ -87,3 +87,19 @@ def test_several_horizons_go_to_the_hazard_model(demo_folder, calls):
     workflow.train_from_source(demo_folder, horizons=[30, 90], every="2M")
     assert calls["train_horizons"]["horizons"] == [30, 90] and calls["train_horizons"]["every"] == "2M"
     assert "train_model" not in calls
+
+
+def test_the_command_lines_store_is_released_before_the_fits(demo_folder, calls):
+    workflow.train_from_source(demo_folder, definition="subscription")
+    assert calls["train_model"]["release_store"] is True  # it loaded the store for this call alone
+
+
+def test_a_released_store_trains_the_same_model_and_is_empty_after(demo_folder):
+    options = {"cutoffs": ["2024-03-31", "2024-04-30", "2024-05-31", "2024-08-31"], "horizon": 60}
+    options |= {"definition": "subscription", "model": "gbm"}
+    kept, released = load_store(demo_folder), load_store(demo_folder)
+    a = workflow.train_model(kept, **options)
+    b = workflow.train_model(released, release_store=True, **options)
+    assert released.tables == {} and kept.tables  # only the released store is emptied
+    for key in ("metrics", "baselines", "base_rates", "reference", "risk_side"):
+        assert a.metadata[key] == b.metadata[key], key

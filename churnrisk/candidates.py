@@ -165,20 +165,22 @@ def select_model(
 
 
 def _fit_rows(pipeline: Pipeline, rows: np.ndarray) -> np.ndarray:
-    """``rows`` (a boolean mask), thinned to :data:`LINEAR_ROWS` for a linear model and to
-    :data:`BOOSTING_ROWS` for boosting (seed 0)."""
-    linear = isinstance(pipeline[-1], LogisticRegression)
-    return sample_rows(rows, LINEAR_ROWS if linear else BOOSTING_ROWS)
+    """``rows`` (a boolean mask), thinned to the pipeline's :func:`_row_cap` (seed 0)."""
+    return sample_rows(rows, _row_cap(pipeline))
+
+
+def _row_cap(pipeline: Pipeline) -> int:
+    """:data:`LINEAR_ROWS` for a linear model, :data:`BOOSTING_ROWS` for boosting."""
+    return LINEAR_ROWS if isinstance(pipeline[-1], LogisticRegression) else BOOSTING_ROWS
 
 
 def sample_notes(parts: Sequence[str], pipelines: Mapping[str, Pipeline], rows: np.ndarray) -> list[str]:
     """A note for each of ``parts`` that learns from a sample of ``rows`` (a boolean mask)."""
     total = int(rows.sum())
-    fitted = {name: int(_fit_rows(pipelines[name], rows).sum()) for name in parts}
     return [
-        f"{name} learned from a seeded sample of {n:,} of the {total:,} training rows"
-        for name, n in fitted.items()
-        if n < total
+        f"{name} learned from a seeded sample of {_row_cap(pipelines[name]):,} of the {total:,} training rows"
+        for name in parts
+        if _row_cap(pipelines[name]) < total
     ]
 
 

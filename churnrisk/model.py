@@ -442,7 +442,7 @@ class EncodedRows:
         from sklearn.frozen import FrozenEstimator
 
         calibrated = getattr(model.estimator, "calibrated_classifiers_", None)
-        if calibrated is None or len(calibrated) != 1 or len(prepared) == 0:
+        if calibrated is None or len(calibrated) != 1:
             return None
         pipeline = calibrated[0].estimator
         pipeline = pipeline.estimator if isinstance(pipeline, FrozenEstimator) else pipeline
@@ -453,15 +453,18 @@ class EncodedRows:
     @classmethod
     def of_pipeline(cls, pipeline: Any, prepared: pd.DataFrame) -> EncodedRows | None:
         """The rows encoded for a fitted (uncalibrated) pipeline, for :meth:`raw`; or None."""
-        return cls._make(None, pipeline, None, prepared) if len(prepared) else None
+        return cls._make(None, pipeline, None, prepared)
 
     @classmethod
-    def _make(cls, model: ChurnModel | None, pipeline: Any, calibrator: Any, prepared: pd.DataFrame) -> Any:
+    def _make(
+        cls, model: ChurnModel | None, pipeline: Any, calibrator: Any, prepared: pd.DataFrame
+    ) -> EncodedRows | None:
         from sklearn.ensemble import HistGradientBoostingClassifier
         from sklearn.pipeline import Pipeline
 
         if (
-            not isinstance(pipeline, Pipeline)
+            len(prepared) == 0
+            or not isinstance(pipeline, Pipeline)
             or not isinstance(pipeline[-1], HistGradientBoostingClassifier)
             or pipeline[-1].n_trees_per_iteration_ != 1
         ):
